@@ -1,0 +1,72 @@
+# mcpcontrol: `make run` serves the console, API, worker and beat; `make test` runs the suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.ONESHELL:
+
+# A Python 3.12+ interpreter: the first candidate that actually runs (pyenv shims may exist
+# and still fail), then any pyenv-installed 3.12+.
+PYTHON_CANDIDATES := python3.13 python3.12 python3 $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.1[2-9]*/bin/python)
+PYTHON := $(firstword $(foreach c,$(PYTHON_CANDIDATES),$(shell $(c) -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1 && echo $(c))))
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help run test lint format check-python bench clean
+
+help:
+	@echo "make run   - set up and serve http://$(HOST):$(PORT)/admin/ with worker and beat"
+	@echo "make test  - install test needs and run the whole suite"
+	@echo "make lint  - ruff check and format check"
+
+check-python:
+	@if [ -z "$(PYTHON)" ]; then
+	  echo "make: no Python 3.12+ found (tried: $(PYTHON_CANDIDATES))." >&2
+	  echo "Install Python 3.12 or newer (e.g. 'pyenv install 3.12' or your OS package) and retry." >&2
+	  exit 1
+	fi
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt | check-python
+	@if [ ! -x $(BIN)/python ] || ! $(BIN)/python -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then
+	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
+	fi
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+venv: $(BIN)/.installed
+
+run: $(BIN)/.installed
+	export DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py loaddata fixtures/demo.json
+	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py ensure_schedules
+	mkdir -p .run
+	trap 'kill 0' EXIT INT TERM
+	$(BIN)/celery -A mcpcontrol worker --loglevel=INFO --concurrency=2 >.run/worker.log 2>&1 &
+	$(BIN)/celery -A mcpcontrol beat --loglevel=INFO --pidfile= >.run/beat.log 2>&1 &
+	echo "Worker and beat log to .run/worker.log and .run/beat.log"
+	echo "Console: http://$(HOST):$(PORT)/admin/   API docs: http://$(HOST):$(PORT)/api/docs/"
+	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
+
+test: $(BIN)/.installed $(if $(wildcard package.json),node_modules/.installed)
+	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null || { echo "make test: model changes without migrations (run manage.py makemigrations)" >&2; exit 1; }
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(BIN)/.installed
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/health_bench.py
+	$(BIN)/python bench/api_bench.py
+
+clean:
+	rm -rf $(VENV) node_modules .run db.sqlite3

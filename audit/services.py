@@ -1,0 +1,59 @@
+"""Writing audit events. Called by other apps' services inside their own transaction."""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models
+
+from audit.context import current_request
+from audit.models import AuditEvent
+
+REDACTED = "[redacted]"
+
+
+def redacted_changes(
+    *, old: Mapping[str, Any], new: Mapping[str, Any], secret_fields: Iterable[str] = ()
+) -> dict[str, dict[str, Any]]:
+    """The {field: {old, new}} diff of two snapshots, with every secret field redacted."""
+    secrets = set(secret_fields)
+    changes: dict[str, dict[str, Any]] = {}
+    for field in sorted(set(old) | set(new)):
+        before, after = old.get(field), new.get(field)
+        if before == after:
+            continue
+        if field in secrets:
+            changes[field] = {
+                "old": REDACTED if before else None,
+                "new": REDACTED if after else None,
+            }
+        else:
+            changes[field] = {"old": before, "new": after}
+    return changes
+
+
+def audit_event_create(
+    *,
+    action: str,
+    target: models.Model | None = None,
+    entity_type: str = "",
+    entity_id: str = "",
+    actor: AbstractBaseUser | AnonymousUser | None = None,
+    changes: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Record one event. `target` fills entity type/id/repr; anonymous actors count as system."""
+    if target is not None:
+        entity_type = entity_type or target._meta.model_name or ""
+        entity_id = entity_id or str(target.pk)
+    context = current_request.get()
+    real_actor = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    return AuditEvent.objects.create(
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        entity_repr=str(target)[:200] if target is not None else "",
+        actor=real_actor,
+        changes=dict(changes or {}),
+        request_ip=context.ip,
+        request_id=context.request_id,
+    )

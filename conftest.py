@@ -1,0 +1,13 @@
+"""Suite-wide set-up: fixed test keys so secrets are reproducible and no dev key is written."""
+
+import os
+
+# Set before Django reads settings. Test-only keys: never valid anywhere else.
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
+os.environ.setdefault(
+    "MCPCONTROL_ENCRYPTION_KEYS",
+    "J1Vc8tKZYkW2y2nQb3c2ZQ6oQ0dM0Wn6c2v7Zr0Q5hU=,3Oj8o8r3c6w1qUq0c2Yw5m0g5J6gk4b2yH6n9v7F0kA=",
+)
+os.environ.setdefault("MCPCONTROL_ALLOW_STDIO", "1")
+os.environ.setdefault("MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS", "1")
+os.environ.setdefault("MCPCONTROL_RUN_DIR", "/tmp/mcpcontrol-test-run")

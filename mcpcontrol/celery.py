@@ -1,0 +1,28 @@
+"""The Celery app. Workers and beat load it with `celery -A mcpcontrol ...`."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcpcontrol.settings")
+
+app = Celery("mcpcontrol")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+def _ensure_broker_folders() -> None:
+    """The filesystem broker (embedded mode) needs its folders before anything is sent."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        folder = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}).get(key)
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+
+
+@app.on_after_configure.connect
+def _prepare(sender: Celery, **kwargs: object) -> None:
+    _ensure_broker_folders()

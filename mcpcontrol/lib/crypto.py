@@ -1,0 +1,58 @@
+"""Encryption of secrets at rest: Fernet under a MultiFernet key list, newest key first.
+
+The key list comes from settings.ENCRYPTION_KEYS (env MCPCONTROL_ENCRYPTION_KEYS). Values are
+encrypted with the first key and decrypted with any, so keys can be rotated without downtime:
+add a new key in front, run `manage.py rotate_encryption_keys`, then drop the old key.
+"""
+
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+
+
+class DecryptionError(Exception):
+    """A stored secret could not be decrypted with any configured key.
+
+    Raised instead of ever handing back ciphertext where plaintext was expected.
+    """
+
+
+@lru_cache(maxsize=4)
+def _multi_fernet(keys: tuple[str, ...]) -> MultiFernet:
+    return MultiFernet([Fernet(k) for k in keys])
+
+
+def _fernet() -> MultiFernet:
+    return _multi_fernet(tuple(settings.ENCRYPTION_KEYS))
+
+
+def encrypt(plaintext: str) -> str:
+    return _fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt(ciphertext: str) -> str:
+    try:
+        return _fernet().decrypt(ciphertext.encode()).decode()
+    except (InvalidToken, ValueError, TypeError):
+        # Never include the ciphertext: it is useless to a reader and noisy in logs.
+        raise DecryptionError(
+            "stored secret cannot be decrypted with the configured MCPCONTROL_ENCRYPTION_KEYS"
+        ) from None
+
+
+def rotate(ciphertext: str) -> str:
+    """Re-encrypt under the newest key (raises DecryptionError if no key can read it)."""
+    try:
+        return _fernet().rotate(ciphertext.encode()).decode()
+    except (InvalidToken, ValueError, TypeError):
+        raise DecryptionError(
+            "stored secret cannot be decrypted with the configured MCPCONTROL_ENCRYPTION_KEYS"
+        ) from None
+
+
+def mask(plaintext: str) -> str:
+    """What a person may see of a secret: its last four characters at most."""
+    if len(plaintext) <= 8:
+        return "••••"
+    return "••••" + plaintext[-4:]

@@ -1,0 +1,71 @@
+"""One guard for every outbound URL (SSRF protection).
+
+Only http, https, ws and wss are allowed. Link-local and cloud metadata addresses are always
+refused. Private and loopback ranges are allowed only when
+settings.MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS is on (the default in embedded mode, where the
+MCP servers usually run on the same machine).
+"""
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+ALLOWED_SCHEMES = frozenset({"http", "https", "ws", "wss"})
+# Metadata endpoints of the big clouds; all but the last are link-local already.
+_METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
+_METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
+     ipaddress.ip_address("100.100.100.200")}
+)
+
+
+class BlockedUrl(ValueError):
+    """The URL may not be contacted; the message says why (safe to show to an operator)."""
+
+
+def _check_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str) -> None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address in _METADATA_ADDRESSES or address.is_link_local:
+        raise BlockedUrl(f"{host} is a link-local or cloud metadata address")
+    if address.is_multicast or address.is_unspecified or address.is_reserved:
+        raise BlockedUrl(f"{host} is not a routable address")
+    private = address.is_private or address.is_loopback
+    if private and not settings.MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS:
+        raise BlockedUrl(
+            f"{host} is a private or loopback address "
+            "(set MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS=1 to allow it)"
+        )
+
+
+def check_url(url: str, *, resolve: bool = True) -> str:
+    """Return the URL unchanged if it may be contacted, else raise BlockedUrl.
+
+    With resolve=True every address the host resolves to is checked, so a public name
+    pointing at a private address is refused too.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ALLOWED_SCHEMES:
+        raise BlockedUrl(f"scheme {parts.scheme or '(none)'!r} is not allowed; use http, https, ws or wss")
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host:
+        raise BlockedUrl("URL has no host")
+    if host in _METADATA_HOSTS:
+        raise BlockedUrl(f"{host} is a cloud metadata host")
+    try:
+        _check_address(ipaddress.ip_address(host), host)
+        return url
+    except ValueError as exc:
+        if isinstance(exc, BlockedUrl):
+            raise
+    if not resolve:
+        return url
+    try:
+        infos = socket.getaddrinfo(host, parts.port or None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return url  # unresolvable: the connection attempt reports it as unreachable
+    for info in infos:
+        _check_address(ipaddress.ip_address(info[4][0]), host)
+    return url

@@ -1,0 +1,291 @@
+"""mcpcontrol settings: one module, configured only through environment variables.
+
+Every variable is read through a typed helper that raises ImproperlyConfigured naming the
+variable, so a bad value stops start-up instead of surfacing later as a strange failure.
+Embedded mode (DJANGO_DEBUG on) needs nothing but this folder: SQLite, a file broker, local
+memory cache and a generated development encryption key.
+"""
+
+import logging
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+RUN_DIR = Path(os.environ.get("MCPCONTROL_RUN_DIR", BASE_DIR / ".run"))
+
+logger = logging.getLogger("mcpcontrol.settings")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false, yes/no), got {raw!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_secret(name: str, default: str = "") -> str:
+    """Read a secret from NAME, or from the file named by NAME_FILE (Docker/K8s secrets)."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE cannot be read: {exc.strerror}") from None
+    return os.environ.get(name, default)
+
+
+def _local_secret(path: Path, make: Callable[[], str]) -> str:
+    """A development-only secret kept in a git-ignored file so restarts keep working."""
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# Embedded mode is the single-folder developer set-up: it relaxes what production must not.
+EMBEDDED = DEBUG
+
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off")
+    from django.core.management.utils import get_random_secret_key
+
+    SECRET_KEY = _local_secret(BASE_DIR / ".dev-secret-key", get_random_secret_key)
+
+ALLOWED_HOSTS = [h.strip() for h in env_str("DJANGO_ALLOWED_HOSTS", "").split(",") if h.strip()]
+if not ALLOWED_HOSTS:
+    ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG else []
+
+# --- Encryption of stored secrets -------------------------------------------------------
+# Comma-separated Fernet keys, newest first: the first encrypts, all of them decrypt.
+_raw_keys = env_secret("MCPCONTROL_ENCRYPTION_KEYS")
+ENCRYPTION_KEYS = [k.strip() for k in _raw_keys.split(",") if k.strip()]
+if not ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "MCPCONTROL_ENCRYPTION_KEYS is required when DJANGO_DEBUG is off "
+            "(comma-separated Fernet keys, newest first)"
+        )
+    from cryptography.fernet import Fernet
+
+    _dev_key_file = BASE_DIR / ".dev-encryption-key"
+    if not _dev_key_file.exists():
+        logger.warning(
+            "MCPCONTROL_ENCRYPTION_KEYS is not set: generating a development key in %s. "
+            "Never use it in production.",
+            _dev_key_file,
+        )
+    ENCRYPTION_KEYS = [_local_secret(_dev_key_file, lambda: Fernet.generate_key().decode())]
+for _index, _key in enumerate(ENCRYPTION_KEYS):
+    try:
+        from cryptography.fernet import Fernet
+
+        Fernet(_key)
+    except (ValueError, TypeError):
+        raise ImproperlyConfigured(
+            f"MCPCONTROL_ENCRYPTION_KEYS: key #{_index + 1} is not a valid Fernet key "
+            "(32 url-safe base64-encoded bytes)"
+        ) from None
+
+# Pepper for tokens we issue ourselves (stored as HMAC digests, never in plain text).
+TOKEN_PEPPER = env_secret("MCPCONTROL_TOKEN_PEPPER", SECRET_KEY)
+
+# --- Applications -----------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_celery_beat",
+    "audit",
+    "servers",
+    "tokens",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "audit.middleware.RequestContextMiddleware",
+]
+
+ROOT_URLCONF = "mcpcontrol.urls"
+WSGI_APPLICATION = "mcpcontrol.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "mcpcontrol" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+_database_url = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+try:
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and a busy timeout let the web process, worker and beat share one SQLite file.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and broker -------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}")
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "mcpcontrol",
+        }
+    }
+    CELERY_BROKER_URL = REDIS_URL
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # A broker that needs no server: kombu's filesystem transport in the run folder.
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(RUN_DIR / "broker"),
+        "data_folder_out": str(RUN_DIR / "broker"),
+        "processed_folder": str(RUN_DIR / "broker-processed"),
+        "store_processed": False,
+    }
+
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+
+# --- Health engine ----------------------------------------------------------------------
+MCPCONTROL_ALLOW_STDIO = env_bool("MCPCONTROL_ALLOW_STDIO", EMBEDDED)
+MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS = env_bool("MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS", EMBEDDED)
+MCPCONTROL_HEALTH_CONCURRENCY = env_int("MCPCONTROL_HEALTH_CONCURRENCY", 50, minimum=1)
+MCPCONTROL_HEALTH_FAILURE_THRESHOLD = env_int("MCPCONTROL_HEALTH_FAILURE_THRESHOLD", 3, minimum=1)
+MCPCONTROL_HEALTH_INTERVAL_SECONDS = env_int("MCPCONTROL_HEALTH_INTERVAL_SECONDS", 60, minimum=5)
+MCPCONTROL_OAUTH_REFRESH_INTERVAL_SECONDS = env_int(
+    "MCPCONTROL_OAUTH_REFRESH_INTERVAL_SECONDS", 60, minimum=5
+)
+MCPCONTROL_PUBLIC_URL = env_str("MCPCONTROL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Auth, REST API ---------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        "writes": env_str("MCPCONTROL_THROTTLE_WRITES", "600/min"),
+        "token_generation": env_str("MCPCONTROL_THROTTLE_TOKENS", "30/min"),
+    },
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("MCPCONTROL_JWT_ACCESS_MINUTES", 60, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("MCPCONTROL_JWT_REFRESH_DAYS", 1, minimum=1)),
+    "SIGNING_KEY": SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "mcpcontrol API",
+    "DESCRIPTION": "Control plane for MCP servers: registry, credentials, health and client configs.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- I18N, static -----------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MCPCONTROL_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Logging ----------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("MCPCONTROL_LOG_LEVEL", "INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}
