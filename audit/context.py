@@ -14,5 +14,6 @@ class RequestContext:
 
 
 current_request: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
-    "mcpcontrol_request", default=RequestContext()
+    "mcpcontrol_request",
+    default=RequestContext(),  # noqa: B039 - frozen dataclass, never mutated
 )

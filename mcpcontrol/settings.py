@@ -189,7 +189,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache and broker -------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
-    raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}")
+    raise ImproperlyConfigured(
+        f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}"
+    )
 
 if REDIS_URL:
     CACHES = {
@@ -254,7 +256,9 @@ REST_FRAMEWORK = {
 }
 
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("MCPCONTROL_JWT_ACCESS_MINUTES", 60, minimum=1)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(
+        minutes=env_int("MCPCONTROL_JWT_ACCESS_MINUTES", 60, minimum=1)
+    ),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("MCPCONTROL_JWT_REFRESH_DAYS", 1, minimum=1)),
     "SIGNING_KEY": SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),

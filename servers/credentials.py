@@ -30,7 +30,9 @@ def _secret_for(server: McpServer, agent: Agent | None) -> str:
         if server.auth_type == McpServer.AuthType.OAUTH:
             connection = oauth_ensure_fresh(server=server, connection=connection) or connection
             if connection.needs_reauth:
-                raise MissingCredential(f"agent {agent}'s grant for {server.name} needs re-authorization")
+                raise MissingCredential(
+                    f"agent {agent}'s grant for {server.name} needs re-authorization"
+                )
         return connection.access_token.reveal()  # type: ignore[union-attr]
     if server.auth_type == McpServer.AuthType.OAUTH:
         oauth_ensure_fresh(server=server, connection=None)

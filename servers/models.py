@@ -13,7 +13,8 @@ from mcpcontrol.lib.fields import EncryptedTextField, Sealed
 
 ALIAS_RE = r"^[a-z0-9][a-z0-9_-]*$"
 alias_validator = RegexValidator(
-    ALIAS_RE, "Alias must be lower-case letters, digits, '_' or '-', starting with a letter or digit."
+    ALIAS_RE,
+    "Alias must be lower-case letters, digits, '_' or '-', starting with a letter or digit.",
 )
 
 

@@ -33,7 +33,9 @@ def client(*, timeout: float = DEFAULT_TIMEOUT_SECONDS, **kwargs: object) -> htt
     return httpx.Client(timeout=timeout, event_hooks=hooks, headers=headers, **kwargs)  # type: ignore[arg-type]
 
 
-def async_client(*, timeout: float = DEFAULT_TIMEOUT_SECONDS, **kwargs: object) -> httpx.AsyncClient:
+def async_client(
+    *, timeout: float = DEFAULT_TIMEOUT_SECONDS, **kwargs: object
+) -> httpx.AsyncClient:
     """The async twin of client(); shared by the health engine across concurrent checks."""
     hooks = {"request": [_acheck_request]}
     headers = {"User-Agent": USER_AGENT, **(kwargs.pop("headers", None) or {})}  # type: ignore[dict-item]

@@ -16,8 +16,11 @@ ALLOWED_SCHEMES = frozenset({"http", "https", "ws", "wss"})
 # Metadata endpoints of the big clouds; all but the last are link-local already.
 _METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
 _METADATA_ADDRESSES = frozenset(
-    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
-     ipaddress.ip_address("100.100.100.200")}
+    {
+        ipaddress.ip_address("169.254.169.254"),
+        ipaddress.ip_address("fd00:ec2::254"),
+        ipaddress.ip_address("100.100.100.200"),
+    }
 )
 
 
@@ -48,7 +51,9 @@ def check_url(url: str, *, resolve: bool = True) -> str:
     """
     parts = urlsplit(url)
     if parts.scheme not in ALLOWED_SCHEMES:
-        raise BlockedUrl(f"scheme {parts.scheme or '(none)'!r} is not allowed; use http, https, ws or wss")
+        raise BlockedUrl(
+            f"scheme {parts.scheme or '(none)'!r} is not allowed; use http, https, ws or wss"
+        )
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
         raise BlockedUrl("URL has no host")

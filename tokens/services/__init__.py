@@ -1,5 +1,6 @@
 """Services of the tokens app: the only entry points other apps call."""
 
 from tokens.services.oauth import oauth_ensure_fresh
+from tokens.services.store import token_delete, token_renew, token_store
 
-__all__ = ["oauth_ensure_fresh"]
+__all__ = ["oauth_ensure_fresh", "token_delete", "token_renew", "token_store"]

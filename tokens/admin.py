@@ -1,0 +1,78 @@
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from tokens import services
+from tokens.models import Token
+
+
+class TokenForm(forms.ModelForm):
+    token_input = forms.CharField(
+        label="Token",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only. Leave empty to keep the stored value.",
+    )
+
+    class Meta:
+        model = Token
+        fields = ("user", "email", "type", "identifier", "expires_at", "metadata")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not self.instance.pk and not cleaned.get("token_input"):
+            raise ValidationError({"token_input": "A new token needs a value."})
+        return cleaned
+
+
+@admin.register(Token)
+class TokenAdmin(admin.ModelAdmin):
+    """Operators see token metadata only; the value is write-only here."""
+
+    form = TokenForm
+    list_display = ("identifier", "type", "user", "expires_at", "is_expired", "created_at")
+    list_filter = ("type",)
+    search_fields = ("identifier", "user__username", "email")
+    list_select_related = ("user",)
+    readonly_fields = ("created_at", "updated_at")
+
+    @admin.display(boolean=True, description="Expired")
+    def is_expired(self, obj: Token) -> bool:
+        return obj.is_expired
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Token]:
+        return Token.objects.select_related("user")
+
+    def save_model(self, request: HttpRequest, obj: Token, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        if change:
+            if data.get("token_input"):
+                services.token_renew(
+                    actor=request.user, token=obj, new_token=data["token_input"],
+                    new_expires_at=data.get("expires_at"),
+                )  # fmt: skip
+            obj.save(
+                update_fields=[
+                    "email",
+                    "type",
+                    "identifier",
+                    "expires_at",
+                    "metadata",
+                    "updated_at",
+                ]
+            )
+            return
+        saved = services.token_store(
+            actor=request.user, user=data["user"], type=data["type"], identifier=data["identifier"],
+            token=data["token_input"], expires_at=data.get("expires_at"),
+            metadata=data.get("metadata") or {}, email=data.get("email", ""),
+        )  # fmt: skip
+        obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: Token) -> None:
+        services.token_delete(actor=request.user, token=obj)
