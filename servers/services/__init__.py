@@ -16,9 +16,16 @@ from servers.services.registry import (
     server_snapshot,
     server_update,
 )
+from servers.services.seeding import (
+    SeedOutcome,
+    server_seed_one,
+    servers_export,
+    servers_seed,
+)
 
 __all__ = [
     "RUNTIME_FIELDS",
+    "SeedOutcome",
     "VersionConflict",
     "agent_create",
     "agent_delete",
@@ -27,7 +34,10 @@ __all__ = [
     "connection_set",
     "server_delete",
     "server_register",
+    "server_seed_one",
     "server_set_enabled",
     "server_snapshot",
     "server_update",
+    "servers_export",
+    "servers_seed",
 ]

@@ -1,4 +1,7 @@
-"""Suite-wide set-up: fixed test keys so secrets are reproducible and no dev key is written."""
+"""Suite-wide environment, loaded as a plugin (-p tests.pytest_env) before Django starts.
+
+Fixed test keys make secrets reproducible and keep tests from writing a dev key.
+"""
 
 import os
 

@@ -1,0 +1,123 @@
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from servers.models import Agent, AgentConnection, McpServer
+from tokens.models import Token
+
+pytestmark = pytest.mark.django_db
+
+MODELS = [McpServer, Agent, AgentConnection, Token, AuditEvent]
+
+
+@pytest.fixture
+def demo(admin_client):
+    call_command("loaddata", "fixtures/demo.json", verbosity=0)
+    AuditEvent.objects.create(action="create", entity_type="mcpserver", entity_id="1")
+    return admin_client
+
+
+def admin_url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_every_changelist_renders_with_the_demo_data(demo, model):
+    response = demo.get(admin_url(model, "changelist"))
+
+    assert response.status_code == 200
+    assert response.context["cl"].result_count >= 1
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_every_change_page_renders_with_the_demo_data(demo, model):
+    for obj in model.objects.all():
+        assert demo.get(admin_url(model, "change", obj.pk)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "model", [McpServer, Agent, AgentConnection, Token], ids=lambda m: m.__name__
+)
+def test_every_add_page_renders(demo, model):
+    assert demo.get(admin_url(model, "add")).status_code == 200
+
+
+def test_the_server_page_never_shows_a_stored_secret(demo):
+    server = McpServer.objects.get(name="GitHub")
+
+    page = demo.get(admin_url(McpServer, "change", server.pk)).content.decode()
+
+    assert "demo-github-token-not-real" not in page
+    assert server.auth_secret.ciphertext not in page
+    assert "auth_secret stored" in page
+
+
+def test_the_changelist_filters_by_transport(demo):
+    response = demo.get(admin_url(McpServer, "changelist"), {"transport_type__exact": "websocket"})
+
+    assert [s.name for s in response.context["cl"].result_list] == ["Realtime Feed"]
+
+
+def test_adding_a_server_in_the_admin_seals_the_secret_and_audits(admin_client):
+    response = admin_client.post(admin_url(McpServer, "add"), {
+        "name": "Search", "transport_type": "streamable-http", "url": "https://search.example.com/mcp",
+        "auth_type": "api_key", "header_name": "X-API-Key", "prefix": "", "auth_secret_input": "k-123",
+        "credential_mode": "shared", "scope": "shared_app", "stderr": "ignore", "timeout_ms": 30000,
+        "init_timeout_ms": 60000, "oauth_grant_type": "authorization_code", "tags": "[]", "args": "[]",
+        "env": "{}", "headers": "{}", "custom_user_vars": "{}", "mcp_options": "{}",
+        "oauth_metadata": "{}", "oauth_pkce_methods": "[]", "is_enabled": "on",
+    })  # fmt: skip
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    server = McpServer.objects.get(name="Search")
+    assert server.auth_secret.reveal() == "k-123"
+    assert server.alias == "search"
+    assert AuditEvent.objects.filter(action="create", entity_id=str(server.pk)).exists()
+
+
+def test_the_admin_shows_a_field_error_for_a_bad_url(admin_client):
+    response = admin_client.post(admin_url(McpServer, "add"), {
+        "name": "Bad", "transport_type": "sse", "url": "ws://x", "auth_type": "none",
+        "credential_mode": "shared", "scope": "shared_app", "stderr": "ignore", "timeout_ms": 1,
+        "init_timeout_ms": 1, "oauth_grant_type": "authorization_code", "tags": "[]", "args": "[]",
+        "env": "{}", "headers": "{}", "custom_user_vars": "{}", "mcp_options": "{}",
+        "oauth_metadata": "{}", "oauth_pkce_methods": "[]",
+    })  # fmt: skip
+
+    assert response.status_code == 200
+    assert "url" in response.context["adminform"].form.errors
+    assert not McpServer.objects.filter(name="Bad").exists()
+
+
+def test_the_disable_action_disables_and_audits(demo):
+    github = McpServer.objects.get(name="GitHub")
+
+    demo.post(
+        admin_url(McpServer, "changelist"),
+        {"action": "disable_servers", "_selected_action": [github.pk]},
+    )
+
+    assert McpServer.objects.get(pk=github.pk).is_enabled is False
+    assert AuditEvent.objects.filter(action="toggle", entity_id=str(github.pk)).exists()
+
+
+def test_audit_events_are_read_only(demo):
+    event = AuditEvent.objects.first()
+
+    demo.post(admin_url(AuditEvent, "change", event.pk), {"action": "delete"})
+
+    assert AuditEvent.objects.get(pk=event.pk).action == "create"
+    assert demo.get(admin_url(AuditEvent, "add")).status_code == 403
+
+
+def test_ensure_admin_creates_the_admin_once(monkeypatch, capsys):
+    monkeypatch.setenv("MCPCONTROL_ADMIN_PASSWORD", "from-the-environment")
+
+    call_command("ensure_admin")
+    call_command("ensure_admin")
+
+    user = User.objects.get(username="admin")
+    assert user.is_superuser and user.check_password("from-the-environment")
+    assert "from-the-environment" not in capsys.readouterr().out

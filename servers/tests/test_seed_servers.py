@@ -1,0 +1,199 @@
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+
+from servers.models import McpServer
+
+pytestmark = pytest.mark.django_db
+
+GITHUB = {
+    "description": "GitHub tools",
+    "tags": ["code"],
+    "transport": {"type": "streamable-http", "url": "https://api.example.com/mcp", "headers": {"X-Team": "a"}},
+    "requires_oauth": True,
+    "oauth": {"authorization_url": "https://auth.example.com/authorize", "token_url": "https://auth.example.com/token",
+              "client_id": "gh-client", "client_secret": "gh-secret", "scope": "repo"},
+    "timeout": 20000,
+    "chat_menu": False,
+    "custom_user_vars": {"ORG": {"title": "Organization", "description": "GitHub org", "required": True}},
+    "homepage": "https://example.com/github",
+}  # fmt: skip
+FILESYSTEM = {
+    "transport": {"type": "stdio", "command": "npx", "args": ["-y", "server-filesystem", "/tmp"], "env": {"A": "1"}, "stderr": "capture"},
+    "startup": False,
+    "scope": "private_user",
+    "server_instructions": "Use for local files.",
+}  # fmt: skip
+
+
+@pytest.fixture
+def admin_user() -> User:
+    return User.objects.create_superuser(username="root", password="pw-for-tests-only")
+
+
+@pytest.fixture
+def servers_dir(tmp_path: Path) -> Path:
+    (tmp_path / "github.json").write_text(json.dumps(GITHUB))
+    (tmp_path / "filesystem.json").write_text(json.dumps(FILESYSTEM))
+    return tmp_path
+
+
+def seed(directory: Path, *extra: str) -> str:
+    out = StringIO()
+    call_command(
+        "seed_servers", "--servers-dir", str(directory), "--admin-user", "root", *extra, stdout=out
+    )
+    return out.getvalue()
+
+
+def test_it_creates_one_server_per_file(admin_user, servers_dir):
+    output = seed(servers_dir)
+
+    assert "github.json: created" in output
+    assert "2 created" in output
+    github = McpServer.objects.get(name="github")
+    assert github.auth_type == "oauth"
+    assert github.oauth_client_secret.reveal() == "gh-secret"
+    assert github.timeout_ms == 20000
+    assert github.mcp_options["registry_extra"] == {"homepage": "https://example.com/github"}
+    assert McpServer.objects.get(name="filesystem").owner == admin_user
+
+
+def test_a_second_run_creates_no_duplicates(admin_user, servers_dir):
+    seed(servers_dir)
+
+    output = seed(servers_dir)
+
+    assert McpServer.objects.count() == 2
+    assert "2 unchanged" in output
+
+
+def test_without_force_a_changed_file_is_reported_not_applied(admin_user, servers_dir):
+    seed(servers_dir)
+    (servers_dir / "github.json").write_text(json.dumps({**GITHUB, "description": "changed"}))
+
+    output = seed(servers_dir)
+
+    assert "differs in description; use --force" in output
+    assert McpServer.objects.get(name="github").description == "GitHub tools"
+
+
+def test_force_updates_existing_servers(admin_user, servers_dir):
+    seed(servers_dir)
+    (servers_dir / "github.json").write_text(json.dumps({**GITHUB, "description": "changed"}))
+
+    output = seed(servers_dir, "--force")
+
+    assert "github.json: updated (changed description)" in output
+    server = McpServer.objects.get(name="github")
+    assert server.description == "changed"
+    assert server.version == 2
+
+
+def test_dry_run_writes_nothing(admin_user, servers_dir):
+    output = seed(servers_dir, "--dry-run")
+
+    assert "would create" in output
+    assert McpServer.objects.count() == 0
+
+
+def test_a_malformed_file_is_reported_while_the_rest_import(admin_user, servers_dir):
+    (servers_dir / "broken.json").write_text('{"transport": {"type": "stdio",')
+    (servers_dir / "badurl.json").write_text(
+        json.dumps({"transport": {"type": "sse", "url": "ftp://x"}})
+    )
+
+    with pytest.raises(CommandError, match="2 file"):
+        seed(servers_dir)
+
+    assert set(McpServer.objects.values_list("name", flat=True)) == {"github", "filesystem"}
+
+
+def test_failures_name_the_file_and_field(admin_user, servers_dir, capsys):
+    (servers_dir / "badurl.json").write_text(
+        json.dumps({"transport": {"type": "sse", "url": "ftp://x"}})
+    )
+    (servers_dir / "badtype.json").write_text(json.dumps({"transport": {"type": "carrier-pigeon"}}))
+    out = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command(
+            "seed_servers", "--servers-dir", str(servers_dir), "--admin-user", "root", stdout=out
+        )
+
+    assert (
+        "badurl.json: failed (url: A sse URL must start with http:// or https://" in out.getvalue()
+    )
+    assert (
+        "badtype.json: failed (transport.type: unknown transport 'carrier-pigeon')"
+        in out.getvalue()
+    )
+
+
+def test_an_unknown_admin_user_is_a_clear_error(servers_dir):
+    with pytest.raises(CommandError, match="--admin-user: no user named 'root'"):
+        seed(servers_dir)
+
+
+def test_export_then_seed_round_trips(admin_user, servers_dir, tmp_path):
+    seed(servers_dir)
+    first, second = tmp_path / "first", tmp_path / "second"
+    call_command("export_servers", "--out", str(first), stdout=StringIO())
+    McpServer.objects.all().delete()
+
+    seed(first)
+    call_command("export_servers", "--out", str(second), stdout=StringIO())
+
+    assert sorted(p.name for p in first.iterdir()) == ["filesystem.json", "github.json"]
+    for path in first.iterdir():
+        assert json.loads(path.read_text()) == json.loads((second / path.name).read_text())
+
+
+def test_export_omits_secrets(admin_user, servers_dir, tmp_path):
+    seed(servers_dir)
+
+    call_command("export_servers", "--out", str(tmp_path / "out"), stdout=StringIO())
+
+    text = (tmp_path / "out" / "github.json").read_text()
+    assert "gh-secret" not in text
+    assert "gh-client" not in text
+
+
+def test_import_mcp_config_creates_stdio_and_remote_servers(tmp_path):
+    config = {"mcpServers": {
+        "fs": {"command": "npx", "args": ["-y", "server-filesystem"], "env": {"ROOT": "/srv"}},
+        "remote": {"type": "http", "url": "https://mcp.example.com/mcp", "headers": {"X-A": "b"}},
+        "feed": {"type": "sse", "url": "https://feed.example.com/sse"},
+    }}  # fmt: skip
+    path = tmp_path / "claude.json"
+    path.write_text(json.dumps(config))
+
+    call_command("import_mcp_config", str(path), stdout=StringIO())
+
+    assert McpServer.objects.get(name="fs").transport_type == "stdio"
+    assert McpServer.objects.get(name="remote").headers == {"X-A": "b"}
+    assert McpServer.objects.get(name="feed").transport_type == "sse"
+
+
+def test_import_mcp_config_reports_a_bad_entry_and_keeps_the_rest(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"mcpServers": {"ok": {"command": "x"}, "bad": {"type": "sse"}}}))
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="1 server"):
+        call_command("import_mcp_config", str(path), stdout=out)
+
+    assert "bad: failed (url: A sse server needs a URL.)" in out.getvalue()
+    assert McpServer.objects.filter(name="ok").exists()
+
+
+def test_import_mcp_config_rejects_a_file_without_mcp_servers(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("[]")
+
+    with pytest.raises(CommandError, match="mcpServers: must be an object"):
+        call_command("import_mcp_config", str(path))
