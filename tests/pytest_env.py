@@ -13,4 +13,4 @@ os.environ.setdefault(
 )
 os.environ.setdefault("MCPCONTROL_ALLOW_STDIO", "1")
 os.environ.setdefault("MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS", "1")
-os.environ.setdefault("MCPCONTROL_RUN_DIR", "/tmp/mcpcontrol-test-run")  # noqa: S108 - test-only folder
+os.environ.setdefault("MCPCONTROL_RUN_DIR", "/tmp/mcpcontrol-test-run")

@@ -16,7 +16,7 @@ SECRET = "ghp_thisIsAVerySecretToken1234"
 def raw_column(server: McpServer, column: str) -> str:
     # Raw read on purpose: the point is what sits in the database, past the field's decoding.
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column} FROM servers_mcpserver WHERE id = %s", [server.pk])  # noqa: S608
+        cursor.execute(f"SELECT {column} FROM servers_mcpserver WHERE id = %s", [server.pk])
         return cursor.fetchone()[0]
 
 
