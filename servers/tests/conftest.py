@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -212,6 +213,17 @@ def not_mcp_url() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}/mcp"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def private_cache(settings: Any) -> None:
+    """A local-memory cache per test: clearing a shared Redis would hit other test runs."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"health-{uuid.uuid4()}",
+        }
+    }
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 
 from servers import services
 from servers.models import Agent, AgentConnection, McpServer
@@ -17,8 +16,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache() -> None:
-    cache.clear()
+def _own_cache(private_cache: None) -> None:
+    pass
 
 
 def check(server: McpServer) -> services.CheckResult:

@@ -5,7 +5,6 @@ from io import StringIO
 import pytest
 from django.contrib.admin import ModelAdmin, site
 from django.contrib.messages.storage.fallback import FallbackStorage
-from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import RequestFactory
@@ -19,8 +18,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache() -> None:
-    cache.clear()
+def _own_cache(private_cache: None) -> None:
+    pass
 
 
 class HealthAdmin(HealthAdminMixin, ModelAdmin):
