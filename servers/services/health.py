@@ -10,7 +10,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -372,7 +372,3 @@ def servers_check_all(*, concurrency: int, progress: Progress | None = None) -> 
     }
     logger.info("health sweep: %s", summary)
     return summary
-
-
-def check_result_dict(check: CheckResult) -> dict[str, Any]:
-    return asdict(check)
