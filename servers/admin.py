@@ -87,7 +87,7 @@ class McpServerAdmin(HealthAdminMixin, OAuthAdminMixin, admin.ModelAdmin):
     form = McpServerForm
     list_display = (
         "name", "transport_type", "auth_type", "scope", "owner", "status", "is_enabled",
-        "num_tools_display", "last_checked_at",
+        "health_outcome", "response_time_display", "tool_count", "last_error_display",
     )  # fmt: skip
     list_filter = (
         "scope",
@@ -104,6 +104,7 @@ class McpServerAdmin(HealthAdminMixin, OAuthAdminMixin, admin.ModelAdmin):
         "init_duration_ms", "last_connected_at", "last_checked_at", "last_error_at",
         "error_message", "response_time_ms", "consecutive_failures", "oauth_expires_at",
         "oauth_needs_reauth", "tools_display", "created_by", "created_at", "updated_at",
+        "health_outcome", "response_time_display", "tool_count", "last_error_display",
     )  # fmt: skip
     fieldsets = (
         (None, {"fields": ("name", "alias", "description", "tags", "path", "icon_path")}),
@@ -124,13 +125,13 @@ class McpServerAdmin(HealthAdminMixin, OAuthAdminMixin, admin.ModelAdmin):
             "server_instructions", "custom_user_vars", "mcp_options", "expected_version",
         )}),
         ("Runtime", {"fields": (
-            "status", "protocol_version", "last_checked_at", "last_connected_at", "last_error_at",
+            "health_outcome", "response_time_display", "tool_count", "last_error_display", "status", "protocol_version", "last_checked_at", "last_connected_at", "last_error_at",
             "error_message", "response_time_ms", "init_duration_ms", "consecutive_failures",
             "tools_last_synced_at", "tools_display", "version", "created_by", "created_at",
             "updated_at",
         )}),
     )  # fmt: skip
-    actions = ("enable_servers", "disable_servers")
+    actions = ("check_now", "enable_servers", "disable_servers")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[McpServer]:
         return McpServer.objects.for_user(request.user).select_related("owner", "group")

@@ -4,14 +4,17 @@ Callers pass the URL through `guarded()` (or use the helpers below) before sendi
 clients refuse redirects to places the guard would refuse by checking each request.
 """
 
+from collections.abc import Awaitable, Callable
+
 import httpx
+import httpx2
 
 from mcpcontrol.lib.urlguard import BlockedUrl, check_url
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 USER_AGENT = "mcpcontrol/1.0"
 
-__all__ = ["BlockedUrl", "async_client", "client", "guarded"]
+__all__ = ["BlockedUrl", "SharedPool", "async_client", "client", "guarded", "mcp_client"]
 
 
 def guarded(url: str) -> str:
@@ -40,3 +43,57 @@ def async_client(
     hooks = {"request": [_acheck_request]}
     headers = {"User-Agent": USER_AGENT, **(kwargs.pop("headers", None) or {})}  # type: ignore[dict-item]
     return httpx.AsyncClient(timeout=timeout, event_hooks=hooks, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+
+# --- MCP transports -----------------------------------------------------------------------
+# The MCP SDK (2.x) speaks httpx2, not httpx, so its clients are made here too.
+
+
+class SharedPool(httpx2.AsyncBaseTransport):
+    """One connection pool shared by many short-lived MCP clients (one per health check).
+
+    The SDK's SSE transport closes the client it is given; closing a client closes its
+    transport, so this wrapper ignores aclose() and the owner calls close_pool() instead.
+    """
+
+    def __init__(self, *, max_connections: int) -> None:
+        limits = httpx2.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self._pool = httpx2.AsyncHTTPTransport(limits=limits)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return await self._pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Per-check clients close; the pool outlives them (see close_pool)."""
+
+    async def close_pool(self) -> None:
+        await self._pool.aclose()
+
+
+async def _acheck_request2(request: httpx2.Request) -> None:
+    # resolve=False: the caller resolved and checked the host before the session started;
+    # this catches a redirect or endpoint event naming another literal address or scheme
+    # without a blocking DNS lookup on the event loop per request.
+    check_url(str(request.url), resolve=False)
+
+
+def mcp_client(
+    *,
+    pool: SharedPool,
+    headers: dict[str, str],
+    timeout: float,
+    on_response: Callable[[httpx2.Response], Awaitable[None]] | None = None,
+) -> httpx2.AsyncClient:
+    """An httpx2 client for one MCP session: its own headers and timeout, the shared pool."""
+    hooks: dict[str, list[Callable[..., Awaitable[None]]]] = {"request": [_acheck_request2]}
+    if on_response is not None:
+        hooks["response"] = [on_response]
+    return httpx2.AsyncClient(
+        transport=pool,
+        timeout=timeout,
+        headers={"User-Agent": USER_AGENT, **headers},
+        event_hooks=hooks,
+        trust_env=False,
+    )

@@ -7,6 +7,13 @@ from servers.services.agents import (
     connection_delete,
     connection_set,
 )
+from servers.services.health import (
+    CheckResult,
+    server_check,
+    server_health_state,
+    servers_check,
+    servers_check_all,
+)
 from servers.services.registry import (
     RUNTIME_FIELDS,
     VersionConflict,
@@ -25,6 +32,7 @@ from servers.services.seeding import (
 
 __all__ = [
     "RUNTIME_FIELDS",
+    "CheckResult",
     "SeedOutcome",
     "VersionConflict",
     "agent_create",
@@ -32,12 +40,16 @@ __all__ = [
     "agent_update",
     "connection_delete",
     "connection_set",
+    "server_check",
     "server_delete",
+    "server_health_state",
     "server_register",
     "server_seed_one",
     "server_set_enabled",
     "server_snapshot",
     "server_update",
+    "servers_check",
+    "servers_check_all",
     "servers_export",
     "servers_seed",
 ]

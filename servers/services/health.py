@@ -1,0 +1,374 @@
+"""The health and tool discovery engine: claim servers, run MCP sessions, record what changed.
+
+Every check is one real MCP session (see servers.mcp_client). The detailed outcome of the
+latest check lives in the Django cache; the database is written only on meaningful events
+(first or restored connection, an error, a status change, a new tool list), always with a
+conditional UPDATE guarded by our claim so a stale row is never saved over a fresh one.
+"""
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+from audit.models import AuditEvent
+from audit.services import audit_event_create
+from mcpcontrol.lib.urlguard import BlockedUrl, check_url
+from servers.credentials import MissingCredential, credential_headers
+from servers.mcp_client import Outcome, ProbeResult, SharedPool, Target, probe
+from servers.models import McpServer
+
+logger = logging.getLogger(__name__)
+
+# Lease on check_claimed_at: longer than any batch can run (a chunk is at most CHUNK_ROUNDS
+# rounds of one server's init_timeout + timeout), so only a dead worker's claim expires.
+CLAIM_TTL = timedelta(minutes=15)
+CHUNK_ROUNDS = 4
+# A healthy server's last_connected_at is rewritten at most this often: without it every
+# check would be a DB write; with it the column is never more than this stale.
+CONNECTED_REFRESH = timedelta(minutes=10)
+CACHE_TTL_SECONDS = 24 * 3600
+ERROR_MESSAGE_MAX = 2000
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(kw_only=True)
+class CheckResult:
+    """What one check found, as reported to callers (admin, command, tasks)."""
+
+    server_id: int
+    name: str
+    outcome: str
+    message: str = ""
+    response_time_ms: int | None = None
+    tool_count: int | None = None
+    tools_changed: bool = False
+    status: str = ""
+    db_writes: list[str] = field(default_factory=list)
+
+
+def _cache_key(server_id: int) -> str:
+    return f"health:server:{server_id}"
+
+
+def server_health_state(*, server: McpServer) -> dict[str, Any]:
+    """The latest check's outcome for display: from the cache, else what the row knows."""
+    state = cache.get(_cache_key(server.id))
+    if state is not None:
+        return state
+    return {
+        "outcome": "unknown",
+        "message": server.error_message,
+        "checked_at": None,
+        "response_time_ms": server.response_time_ms,
+        "tool_count": server.num_tools,
+        "connected": False,
+    }
+
+
+def _refusal(outcome: Outcome, message: str) -> ProbeResult:
+    return ProbeResult(outcome=outcome, message=message, response_time_ms=0)
+
+
+def _remote_headers(server: McpServer) -> dict[str, str]:
+    # per_agent servers are probed with the credential of the agent chosen on the server.
+    agent = (
+        server.probe_agent if server.credential_mode == McpServer.CredentialMode.PER_AGENT else None
+    )
+    return credential_headers(server=server, agent=agent)
+
+
+def _target_for(server: McpServer, *, legacy: bool) -> Target | ProbeResult:
+    """How to reach the server, or the outcome when we must not even try."""
+    if not server.is_enabled:
+        return _refusal(Outcome.DISABLED, "server is disabled")
+    timeouts = {"timeout": server.timeout_ms / 1000, "init_timeout": server.init_timeout_ms / 1000}
+    if server.transport_type == McpServer.Transport.STDIO:
+        if not settings.MCPCONTROL_ALLOW_STDIO:
+            return _refusal(
+                Outcome.DISABLED,
+                "stdio servers are not run here (MCPCONTROL_ALLOW_STDIO is off): "
+                "the command was not started",
+            )
+        return Target(
+            transport=server.transport_type, command=server.command, args=list(server.args),
+            env=dict(server.env), cwd=server.cwd, legacy=legacy,
+            capture_stderr=server.stderr == McpServer.Stderr.CAPTURE, **timeouts,
+        )  # fmt: skip
+    try:
+        check_url(server.url)  # before any byte is sent: SSRF guard, resolving the host
+        headers = _remote_headers(server)
+    except BlockedUrl as exc:
+        return _refusal(Outcome.UNREACHABLE, f"URL refused: {exc}")
+    except MissingCredential as exc:
+        return _refusal(Outcome.AUTH_REQUIRED, str(exc))
+    return Target(
+        transport=server.transport_type, url=server.url, headers=headers, legacy=legacy, **timeouts
+    )
+
+
+def _spoke_legacy(state: dict[str, Any]) -> bool:
+    """Skip the server/discover probe for a server that answered the old handshake last time."""
+    return state.get("outcome") == Outcome.HEALTHY and (
+        state.get("protocol_version") in HANDSHAKE_PROTOCOL_VERSIONS
+    )
+
+
+async def _probe_all(
+    targets: dict[int, Target], *, concurrency: int, progress: Progress | None
+) -> dict[int, ProbeResult]:
+    """Run the probes on one event loop, `concurrency` at a time, over one connection pool."""
+    results: dict[int, ProbeResult] = {}
+    limiter = anyio.Semaphore(concurrency)
+    pool = SharedPool(max_connections=concurrency * 2)  # SSE holds a GET beside its POSTs
+
+    async def one(server_id: int, target: Target) -> None:
+        async with limiter:
+            results[server_id] = await probe(target, pool=pool)
+        if progress is not None:
+            progress(len(results), len(targets))
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for server_id, target in targets.items():
+                tg.start_soon(one, server_id, target)
+    finally:
+        await pool.close_pool()
+    return results
+
+
+def _claim(server_ids: list[int], *, now: datetime) -> list[McpServer]:
+    """Claim what nobody else is checking; the claim timestamp doubles as our claim token."""
+    claimable = Q(check_claimed_at=None) | Q(check_claimed_at__lt=now - CLAIM_TTL)
+    # Conditional UPDATE = the claim: two workers can't both move the same row off "free".
+    McpServer.objects.filter(claimable, id__in=server_ids).update(check_claimed_at=now)
+    claimed = McpServer.objects.filter(id__in=server_ids, check_claimed_at=now)
+    return list(claimed.select_related("probe_agent"))
+
+
+def _release(servers: list[McpServer], *, claimed_at: datetime) -> None:
+    ids = [s.id for s in servers]
+    McpServer.objects.filter(id__in=ids, check_claimed_at=claimed_at).update(check_claimed_at=None)
+
+
+def tools_diff(*, old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:
+    """{added, removed, changed} between two tool lists; empty when nothing changed.
+
+    A tool is "changed" when its input schema or description differs.
+    """
+    before = {t["name"]: t for t in old or []}
+    after = {t["name"]: t for t in new or []}
+    changed = {
+        name: {"old": before[name], "new": after[name]}
+        for name in sorted(before.keys() & after.keys())
+        if before[name].get("inputSchema") != after[name].get("inputSchema")
+        or before[name].get("description") != after[name].get("description")
+    }
+    diff = {
+        "added": sorted(after.keys() - before.keys()),
+        "removed": sorted(before.keys() - after.keys()),
+        "changed": changed,
+    }
+    return diff if any(diff.values()) else {}
+
+
+def _write(server: McpServer, claimed_at: datetime, updates: dict[str, Any]) -> bool:
+    # Guarded by our claim: if the lease expired and another worker took over, we lose quietly.
+    written = McpServer.objects.filter(id=server.id, check_claimed_at=claimed_at).update(**updates)
+    return written == 1
+
+
+def _audit_status(server: McpServer, new_status: str) -> None:
+    audit_event_create(
+        action=AuditEvent.Action.STATUS_CHANGED,
+        target=server,
+        actor=None,
+        changes={"status": {"old": server.status, "new": new_status}},
+    )
+
+
+def _success_updates(server: McpServer, result: ProbeResult, now: datetime) -> dict[str, Any]:
+    """Columns a healthy check must write; empty for a steady healthy server."""
+    updates: dict[str, Any] = {}
+    if result.capabilities != server.capabilities:
+        updates["capabilities"] = result.capabilities
+    if result.protocol_version != server.protocol_version:
+        updates["protocol_version"] = result.protocol_version
+    stale = server.last_connected_at is None or now - server.last_connected_at > CONNECTED_REFRESH
+    recovered = server.status != McpServer.Status.ACTIVE or server.consecutive_failures > 0
+    if stale or recovered or server.error_message:
+        updates.update(
+            status=McpServer.Status.ACTIVE, consecutive_failures=0, error_message="",
+            last_connected_at=now, last_checked_at=now, tools_last_synced_at=now,
+            response_time_ms=result.response_time_ms, init_duration_ms=result.init_duration_ms,
+        )  # fmt: skip
+    return updates
+
+
+def _record_success(
+    server: McpServer, result: ProbeResult, claimed_at: datetime, now: datetime
+) -> CheckResult:
+    tools = result.tools or []
+    diff = tools_diff(old=server.tools, new=tools)
+    updates = _success_updates(server, result, now)
+    if diff:
+        updates.update(tools=tools, tools_last_synced_at=now, last_checked_at=now)
+    check = _check_result(server, result, tools_changed=bool(diff))
+    if updates:
+        with transaction.atomic():
+            if _write(server, claimed_at, updates):
+                check.db_writes = sorted(updates)
+                if diff:
+                    audit_event_create(
+                        action=AuditEvent.Action.TOOLS_CHANGED, target=server, actor=None,
+                        changes=diff,
+                    )  # fmt: skip
+                if updates.get("status", server.status) != server.status:
+                    _audit_status(server, McpServer.Status.ACTIVE)
+    check.status = updates.get("status", server.status)
+    return check
+
+
+def _record_failure(
+    server: McpServer, result: ProbeResult, claimed_at: datetime, now: datetime
+) -> CheckResult:
+    failures = server.consecutive_failures + 1
+    threshold = settings.MCPCONTROL_HEALTH_FAILURE_THRESHOLD
+    updates: dict[str, Any] = {
+        "consecutive_failures": failures,
+        "last_error_at": now,
+        "last_checked_at": now,
+        "error_message": f"{result.outcome}: {result.message}"[:ERROR_MESSAGE_MAX],
+    }
+    if failures >= threshold and server.status != McpServer.Status.ERROR:
+        updates["status"] = McpServer.Status.ERROR
+    check = _check_result(server, result, tools_changed=False)
+    with transaction.atomic():
+        if _write(server, claimed_at, updates):
+            check.db_writes = sorted(updates)
+            if "status" in updates:
+                _audit_status(server, McpServer.Status.ERROR)
+    check.status = updates.get("status", server.status)
+    return check
+
+
+def _check_result(server: McpServer, result: ProbeResult, *, tools_changed: bool) -> CheckResult:
+    return CheckResult(
+        server_id=server.id,
+        name=server.name,
+        outcome=str(result.outcome),
+        message=result.message,
+        response_time_ms=result.response_time_ms,
+        tool_count=len(result.tools) if result.tools is not None else None,
+        tools_changed=tools_changed,
+        status=server.status,
+    )
+
+
+def _cache_state(result: ProbeResult, previous: dict[str, Any], now: datetime) -> dict[str, Any]:
+    healthy = result.outcome == Outcome.HEALTHY
+    return {
+        "outcome": str(result.outcome),
+        "message": result.message,
+        "checked_at": now.isoformat(),
+        "connected": healthy,
+        "last_connected_at": now.isoformat() if healthy else previous.get("last_connected_at"),
+        "response_time_ms": result.response_time_ms,
+        "init_duration_ms": result.init_duration_ms,
+        "protocol_version": result.protocol_version,
+        "tool_count": len(result.tools) if result.tools is not None else None,
+        "stderr": result.stderr,
+    }
+
+
+def _record(
+    server: McpServer, result: ProbeResult, claimed_at: datetime, now: datetime
+) -> CheckResult:
+    if result.outcome == Outcome.HEALTHY:
+        return _record_success(server, result, claimed_at, now)
+    if result.outcome == Outcome.DISABLED:
+        return _check_result(server, result, tools_changed=False)  # not the server's fault
+    return _record_failure(server, result, claimed_at, now)
+
+
+def _check_claimed(
+    servers: list[McpServer], *, claimed_at: datetime, concurrency: int, progress: Progress | None
+) -> list[CheckResult]:
+    """Steps: 1. read the previous states in one cache round trip; 2. build targets (or
+    immediate refusals); 3. probe concurrently; 4. record each result; 5. cache the states."""
+    previous = cache.get_many([_cache_key(s.id) for s in servers])
+    prepared = {
+        s.id: _target_for(s, legacy=_spoke_legacy(previous.get(_cache_key(s.id)) or {}))
+        for s in servers
+    }
+    targets = {sid: t for sid, t in prepared.items() if isinstance(t, Target)}
+    probed = anyio.run(lambda: _probe_all(targets, concurrency=concurrency, progress=progress))
+    now = timezone.now()
+    checks, states = [], {}
+    for server in servers:
+        outcome = probed.get(server.id) or prepared[server.id]
+        assert isinstance(outcome, ProbeResult)
+        checks.append(_record(server, outcome, claimed_at, now))
+        key = _cache_key(server.id)
+        states[key] = _cache_state(outcome, previous.get(key) or {}, now)
+    cache.set_many(states, timeout=CACHE_TTL_SECONDS)
+    return checks
+
+
+def servers_check(
+    *, server_ids: list[int], concurrency: int, progress: Progress | None = None
+) -> list[CheckResult]:
+    """Check the given servers, `concurrency` sessions at a time, in claimed chunks.
+
+    Servers another worker is checking right now are skipped quietly (not in the result).
+    """
+    checks: list[CheckResult] = []
+    chunk = max(concurrency * CHUNK_ROUNDS, 1)
+    for start in range(0, len(server_ids), chunk):
+        claimed_at = timezone.now()
+        servers = _claim(server_ids[start : start + chunk], now=claimed_at)
+        if not servers:
+            continue
+        try:
+            checks += _check_claimed(
+                servers, claimed_at=claimed_at, concurrency=concurrency, progress=progress
+            )
+        finally:
+            _release(servers, claimed_at=claimed_at)  # also on a crash: never wedge a server
+    return checks
+
+
+def server_check(*, server_id: int) -> CheckResult | None:
+    """Check one server now. None when another check of it is running (claim lost)."""
+    checks = servers_check(server_ids=[server_id], concurrency=1)
+    return checks[0] if checks else None
+
+
+def servers_check_all(*, concurrency: int, progress: Progress | None = None) -> dict[str, Any]:
+    """Check every enabled server; return a summary (counts by outcome, time taken)."""
+    started = time.monotonic()
+    ids = list(McpServer.objects.enabled().order_by("id").values_list("id", flat=True))
+    checks = servers_check(server_ids=ids, concurrency=concurrency, progress=progress)
+    outcomes = Counter(c.outcome for c in checks)
+    summary = {
+        "servers": len(ids),
+        "checked": len(checks),
+        "skipped": len(ids) - len(checks),
+        "outcomes": dict(outcomes),
+        "tools_changed": sum(c.tools_changed for c in checks),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    logger.info("health sweep: %s", summary)
+    return summary
