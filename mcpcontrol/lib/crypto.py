@@ -5,6 +5,8 @@ encrypted with the first key and decrypted with any, so keys can be rotated with
 add a new key in front, run `manage.py rotate_encryption_keys`, then drop the old key.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -31,9 +33,10 @@ def encrypt(plaintext: str) -> str:
     return _fernet().encrypt(plaintext.encode()).decode()
 
 
-def decrypt(ciphertext: str) -> str:
+@contextmanager
+def _readable() -> Iterator[None]:
     try:
-        return _fernet().decrypt(ciphertext.encode()).decode()
+        yield
     except (InvalidToken, ValueError, TypeError):
         # Never include the ciphertext: it is useless to a reader and noisy in logs.
         raise DecryptionError(
@@ -41,14 +44,15 @@ def decrypt(ciphertext: str) -> str:
         ) from None
 
 
+def decrypt(ciphertext: str) -> str:
+    with _readable():
+        return _fernet().decrypt(ciphertext.encode()).decode()
+
+
 def rotate(ciphertext: str) -> str:
     """Re-encrypt under the newest key (raises DecryptionError if no key can read it)."""
-    try:
+    with _readable():
         return _fernet().rotate(ciphertext.encode()).decode()
-    except (InvalidToken, ValueError, TypeError):
-        raise DecryptionError(
-            "stored secret cannot be decrypted with the configured MCPCONTROL_ENCRYPTION_KEYS"
-        ) from None
 
 
 def mask(plaintext: str) -> str:
