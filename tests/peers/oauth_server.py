@@ -58,6 +58,7 @@ class MemoryProvider:
     deny_next: bool = False
     fail_status: int | None = None
     token_delay: float = 0.0
+    rotate_refresh: bool = True  # False: refresh answers carry no refresh_token (keep the old)
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
         return self.clients.get(client_id)
@@ -154,6 +155,13 @@ class MemoryProvider:
     async def exchange_refresh_token(
         self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
     ) -> OAuthToken:
+        if not self.rotate_refresh:
+            return self.issue(
+                client_id=client.client_id,
+                scopes=scopes,
+                resource=refresh_token.resource,
+                refresh=False,
+            )
         # Rotation: the old refresh token dies with this exchange; reusing it is invalid_grant.
         if self.refresh.pop(refresh_token.token, None) is None:
             raise TokenError("invalid_grant", "refresh token already used")

@@ -10,9 +10,13 @@ class OAuthError(Exception):
     """
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
+        # args = (code, message) so the error pickles: Celery ships it between processes.
+        super().__init__(code, message)
         self.code = code
         self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 class OAuthTransientError(OAuthError):
