@@ -5,7 +5,6 @@ adding "oauth_discover_action" to `actions` and "oauth_connect_button" to `reado
 (and to the fieldsets, if the admin declares them). get_urls() adds the Connect view.
 """
 
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet

@@ -126,6 +126,11 @@ def discover(server_url: str) -> Discovery:
         issuer = str(servers[0])
         metadata = _server_metadata(client, issuer)
     resource = str(resource_metadata.get("resource") or server_url)
+    if _origin(resource) != _origin(server_url):
+        # RFC 9728 3.3: metadata naming another resource could steer our tokens elsewhere.
+        raise OAuthError(
+            "discovery_failed", f"resource metadata names {resource}, not {server_url}"
+        )
     return Discovery(
         resource=resource,
         issuer=str(metadata.get("issuer") or issuer),
