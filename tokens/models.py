@@ -15,9 +15,7 @@ class TokenQuerySet(models.QuerySet["Token"]):
         return self.filter(user=user)
 
     def live(self) -> "TokenQuerySet":
-        return self.filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
-        )
+        return self.filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now()))
 
     def expired(self) -> "TokenQuerySet":
         return self.filter(expires_at__lte=timezone.now())
@@ -31,9 +29,7 @@ class Token(models.Model):
         OAUTH_REFRESH = "oauth_refresh"
         API_KEY = "api_key"
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tokens"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tokens")
     email = models.EmailField(blank=True)
     type = models.CharField(max_length=20, choices=Type.choices)
     identifier = models.CharField(max_length=255)
