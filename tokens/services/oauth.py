@@ -485,6 +485,21 @@ def _wait_for_other_worker(slot: _Slot, pk: int) -> None:
         time.sleep(0.1)
 
 
+def _machine_without_token(server: McpServer, connection: Any | None) -> bool:
+    machine = server.oauth_grant_type == McpServer.OAuthGrant.CLIENT_CREDENTIALS
+    return connection is None and machine and server.oauth_access_token is None
+
+
+def _machine_token_first(server: McpServer) -> McpServer | None:
+    """A client credentials server needs no human: get its first token on first use."""
+    try:
+        oauth_client_credentials_fetch(server=server)
+    except oauth.OAuthError as exc:
+        logger.warning("Client credentials grant for %s failed: %s", server.name, exc.code)
+        return None
+    return server
+
+
 def oauth_ensure_fresh(*, server: Any, connection: Any | None) -> Any | None:
     """Refresh the grant first if it has expired and can be refreshed; return the fresh row.
 
@@ -493,6 +508,8 @@ def oauth_ensure_fresh(*, server: Any, connection: Any | None) -> Any | None:
     caller then finds needs_reauth set or an upstream 401 and reports auth_required.
     """
     slot, row = (_SERVER, server) if connection is None else (_CONNECTION, connection)
+    if _machine_without_token(server, connection):
+        return _machine_token_first(server)
     expires_at = getattr(row, slot.expires)
     if expires_at is None or expires_at > timezone.now() + USE_MARGIN:
         return None

@@ -62,3 +62,11 @@ def test_it_keeps_a_pre_registered_client_instead_of_registering(oauth_server, a
 
     assert set(peers.provider.clients) == {client_id}
     assert McpServer.objects.get(pk=oauth_server.pk).oauth_client_id.reveal() == client_id
+
+
+@pytest.mark.django_db
+def test_it_fetches_the_first_machine_token_on_first_use(machine_server):
+    headers = credential_headers(server=machine_server)
+
+    assert list_tool_names(machine_server.url, headers) == ["echo"]
+    assert McpServer.objects.get(pk=machine_server.pk).oauth_access_token is not None
