@@ -105,6 +105,7 @@ class McpServerAdmin(HealthAdminMixin, OAuthAdminMixin, admin.ModelAdmin):
         "error_message", "response_time_ms", "consecutive_failures", "oauth_expires_at",
         "oauth_needs_reauth", "tools_display", "created_by", "created_at", "updated_at",
         "health_outcome", "response_time_display", "tool_count", "last_error_display",
+        "oauth_connect_button",
     )  # fmt: skip
     fieldsets = (
         (None, {"fields": ("name", "alias", "description", "tags", "path", "icon_path")}),
@@ -113,8 +114,8 @@ class McpServerAdmin(HealthAdminMixin, OAuthAdminMixin, admin.ModelAdmin):
             "auth_type", "credential_mode", "header_name", "prefix", "auth_secret_input",
             "probe_agent", "secrets_stored",
         )}),
-        ("OAuth", {"classes": ("collapse",), "fields": (
-            "oauth_grant_type", "oauth_issuer", "oauth_authorization_url", "oauth_token_url",
+        ("OAuth", {"fields": (
+            "oauth_connect_button", "oauth_grant_type", "oauth_issuer", "oauth_authorization_url", "oauth_token_url",
             "oauth_registration_url", "oauth_revocation_url", "oauth_scopes", "oauth_redirect_uri",
             "oauth_client_id_input", "oauth_client_secret_input", "oauth_token_endpoint_auth_method",
             "oauth_pkce_methods", "oauth_metadata", "oauth_expires_at", "oauth_needs_reauth",
@@ -131,7 +132,7 @@ class McpServerAdmin(HealthAdminMixin, OAuthAdminMixin, admin.ModelAdmin):
             "updated_at",
         )}),
     )  # fmt: skip
-    actions = ("check_now", "enable_servers", "disable_servers")
+    actions = ("check_now", "oauth_discover_action", "enable_servers", "disable_servers")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[McpServer]:
         return McpServer.objects.for_user(request.user).select_related("owner", "group")

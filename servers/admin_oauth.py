@@ -1,5 +1,74 @@
-"""OAuth discovery action and the "Connect" button for the server admin (filled by the OAuth work)."""
+"""OAuth discovery action and the "Connect" button for the server admin.
+
+Wire it by mixing OAuthAdminMixin into the McpServer ModelAdmin (before admin.ModelAdmin),
+adding "oauth_discover_action" to `actions` and "oauth_connect_button" to `readonly_fields`
+(and to the fieldsets, if the admin declares them). get_urls() adds the Connect view.
+"""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from mcpcontrol.lib.urlguard import BlockedUrl
+from servers.models import McpServer
+from tokens import services as token_services
+from tokens.oauth import OAuthError
 
 
 class OAuthAdminMixin:
-    pass
+    """Admin actions call services only; see the module docstring for the wiring."""
+
+    def get_urls(self) -> list[URLPattern]:
+        extra = [
+            path(
+                "<int:object_id>/oauth/connect/",
+                self.admin_site.admin_view(self.oauth_connect_view),  # type: ignore[attr-defined]
+                name="servers_mcpserver_oauth_connect",
+            )
+        ]
+        return extra + super().get_urls()  # type: ignore[misc]
+
+    @admin.action(description="Discover OAuth", permissions=["change"])
+    def oauth_discover_action(self, request: HttpRequest, queryset: QuerySet[McpServer]) -> None:
+        for server in queryset.filter(auth_type=McpServer.AuthType.OAUTH):
+            try:
+                token_services.oauth_discover(server=server, actor=request.user)
+            except (OAuthError, BlockedUrl) as exc:
+                self.message_user(request, f"{server.name}: {exc}", messages.ERROR)  # type: ignore[attr-defined]
+            else:
+                text = f"{server.name}: authorization server {server.oauth_issuer}"
+                self.message_user(request, text, messages.SUCCESS)  # type: ignore[attr-defined]
+
+    @admin.display(description="OAuth connection")
+    def oauth_connect_button(self, obj: McpServer | None) -> str:
+        shared = obj is not None and obj.credential_mode == McpServer.CredentialMode.SHARED
+        if obj is None or obj.pk is None or obj.auth_type != McpServer.AuthType.OAUTH or not shared:
+            return "-"
+        if obj.oauth_grant_type != McpServer.OAuthGrant.AUTHORIZATION_CODE:
+            return "Client credentials: tokens are fetched automatically."
+        url = reverse("admin:servers_mcpserver_oauth_connect", args=[obj.pk])
+        label = "Reconnect" if obj.oauth_access_token is not None else "Connect"
+        state = "needs re-authorization" if obj.oauth_needs_reauth else ""
+        return format_html(
+            '<a class="button" id="oauth-connect" href="{}">{}</a> {}', url, label, state
+        )
+
+    def oauth_connect_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Start the shared-mode flow and send the browser to the authorization server."""
+        queryset = self.get_queryset(request)  # type: ignore[attr-defined]
+        server = get_object_or_404(queryset, pk=object_id)
+        if not self.has_change_permission(request, server):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        change_url = reverse("admin:servers_mcpserver_change", args=[server.pk])
+        try:
+            url = token_services.oauth_authorization_start(
+                server=server, user=request.user, return_url=change_url
+            )
+        except (OAuthError, BlockedUrl) as exc:
+            self.message_user(request, f"Cannot connect {server.name}: {exc}", messages.ERROR)  # type: ignore[attr-defined]
+            return HttpResponseRedirect(change_url)
+        return HttpResponseRedirect(url)

@@ -73,6 +73,10 @@ def connection_set(
 
 
 def connection_delete(*, actor: Any, connection: AgentConnection) -> None:
+    if connection.server.auth_type == McpServer.AuthType.OAUTH:
+        from tokens.services import oauth_credential_delete  # revokes upstream, drops Token rows
+
+        oauth_credential_delete(server=connection.server, connection=connection, actor=actor)
     with transaction.atomic():
         audit_event_create(
             action=AuditEvent.Action.DELETE, target=connection, actor=actor,

@@ -138,7 +138,20 @@ def server_set_enabled(*, actor: Any, server: McpServer, enabled: bool) -> McpSe
     return server
 
 
+def _revoke_grants(*, actor: Any, server: McpServer) -> None:
+    """Revoke the server's OAuth grants upstream (RFC 7009) before the rows disappear."""
+    if server.auth_type != McpServer.AuthType.OAUTH:
+        return
+    from tokens.services import oauth_credential_delete  # tokens depends on servers, not back
+
+    if server.oauth_access_token is not None or server.oauth_refresh_token is not None:
+        oauth_credential_delete(server=server, actor=actor)
+    for connection in server.connections.exclude(access_token=None, refresh_token=None):
+        oauth_credential_delete(server=server, connection=connection, actor=actor)
+
+
 def server_delete(*, actor: Any, server: McpServer) -> None:
+    _revoke_grants(actor=actor, server=server)
     with transaction.atomic():
         before = server_snapshot(server)
         pk = server.pk

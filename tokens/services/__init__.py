@@ -1,6 +1,31 @@
 """Services of the tokens app: the only entry points other apps call."""
 
-from tokens.services.oauth import oauth_ensure_fresh
+from tokens.services.oauth import (
+    oauth_authorization_complete,
+    oauth_authorization_start,
+    oauth_client_credentials_fetch,
+    oauth_client_register,
+    oauth_credential_delete,
+    oauth_discover,
+    oauth_ensure_fresh,
+    oauth_token_refresh,
+    oauth_tokens_refresh_due,
+    tokens_cleanup_expired,
+)
 from tokens.services.store import token_delete, token_renew, token_store
 
-__all__ = ["oauth_ensure_fresh", "token_delete", "token_renew", "token_store"]
+__all__ = [
+    "oauth_authorization_complete",
+    "oauth_authorization_start",
+    "oauth_client_credentials_fetch",
+    "oauth_client_register",
+    "oauth_credential_delete",
+    "oauth_discover",
+    "oauth_ensure_fresh",
+    "oauth_token_refresh",
+    "oauth_tokens_refresh_due",
+    "token_delete",
+    "token_renew",
+    "token_store",
+    "tokens_cleanup_expired",
+]
