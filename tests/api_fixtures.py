@@ -17,9 +17,11 @@ from tokens.services import jwt_pair_for
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache() -> None:
+def _api_test_setup(settings: Any) -> None:
     # Throttle counters and health states live in the cache: no test sees another's.
     cache.clear()
+    # PBKDF2 costs ~100 ms per user; the tests create hundreds.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def client_for(user: Any, scopes: list[str] | None = None) -> APIClient:

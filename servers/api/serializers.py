@@ -91,7 +91,7 @@ class AuthenticationSerializer(serializers.Serializer):
     key = _secret()
     token = _secret()
     headerName = _text(100)
-    prefix = _text(50)
+    prefix = _text(50, trim_whitespace=False)  # "Key " keeps its space
 
 
 class ConnectionDetailsSerializer(serializers.Serializer):
@@ -146,7 +146,7 @@ class McpServerWriteSerializer(serializers.Serializer):
     auth_type = serializers.ChoiceField(choices=McpServer.AuthType.choices, required=False)
     auth_token = _secret()
     auth_header_name = _text(100)
-    auth_prefix = _text(50)
+    auth_prefix = _text(50, trim_whitespace=False)
     credential_mode = serializers.ChoiceField(
         choices=McpServer.CredentialMode.choices, required=False
     )
