@@ -46,7 +46,12 @@ def test_it_lists_the_documented_item_fields(user_client):
 
 @pytest.mark.parametrize(
     ("query", "message"),
-    [("page=0", "page"), ("per_page=101", "per_page"), ("per_page=0", "per_page"), ("page=x", "page")],
+    [
+        ("page=0", "page"),
+        ("per_page=101", "per_page"),
+        ("per_page=0", "per_page"),
+        ("page=x", "page"),
+    ],
 )
 def test_it_rejects_out_of_range_paging(user_client, query, message):
     response = user_client.get(f"/api/v1/servers?{query}")
@@ -58,35 +63,47 @@ def test_it_rejects_out_of_range_paging(user_client, query, message):
 def test_it_filters_by_query_on_name(user_client):
     McpServerFactory(name="Weather")
     McpServerFactory(name="Calendar")
-    names = [s["server_name"] for s in user_client.get("/api/v1/servers?query=weath").json()["servers"]]
+    names = [
+        s["server_name"] for s in user_client.get("/api/v1/servers?query=weath").json()["servers"]
+    ]
     assert names == ["Weather"]
 
 
 def test_it_filters_by_query_on_description(user_client):
     McpServerFactory(name="A", description="forecasts")
     McpServerFactory(name="B")
-    names = [s["server_name"] for s in user_client.get("/api/v1/servers?query=forecast").json()["servers"]]
+    names = [
+        s["server_name"]
+        for s in user_client.get("/api/v1/servers?query=forecast").json()["servers"]
+    ]
     assert names == ["A"]
 
 
 def test_it_filters_by_query_on_tags(user_client):
     McpServerFactory(name="A", tags=["finance"])
     McpServerFactory(name="B", tags=["geo"])
-    names = [s["server_name"] for s in user_client.get("/api/v1/servers?query=financ").json()["servers"]]
+    names = [
+        s["server_name"] for s in user_client.get("/api/v1/servers?query=financ").json()["servers"]
+    ]
     assert names == ["A"]
 
 
 def test_it_filters_by_scope(user_client, user):
     McpServerFactory(name="A")
     McpServerFactory(name="B", scope=McpServer.Scope.PRIVATE_USER, owner=user)
-    names = [s["server_name"] for s in user_client.get("/api/v1/servers?scope=private_user").json()["servers"]]
+    names = [
+        s["server_name"]
+        for s in user_client.get("/api/v1/servers?scope=private_user").json()["servers"]
+    ]
     assert names == ["B"]
 
 
 def test_it_filters_by_status(user_client):
     McpServerFactory(name="A")
     McpServerFactory(name="B", status=McpServer.Status.ERROR)
-    names = [s["server_name"] for s in user_client.get("/api/v1/servers?status=error").json()["servers"]]
+    names = [
+        s["server_name"] for s in user_client.get("/api/v1/servers?status=error").json()["servers"]
+    ]
     assert names == ["B"]
 
 
@@ -97,7 +114,9 @@ def test_it_rejects_an_unknown_scope_filter(user_client):
 
 
 @pytest.mark.parametrize("per_page", [5, 50])
-def test_it_lists_in_a_constant_number_of_queries(admin_client, django_assert_max_num_queries, per_page):
+def test_it_lists_in_a_constant_number_of_queries(
+    admin_client, django_assert_max_num_queries, per_page
+):
     McpServerFactory.create_batch(per_page)
     with django_assert_max_num_queries(3):  # user, count, page
         response = admin_client.get(f"/api/v1/servers?per_page={per_page}")
@@ -173,7 +192,16 @@ def test_it_creates_a_private_server_for_a_user(user_client, user):
     body = response.json()
     assert body["version"] == 1
     assert body["scope"] == "private_user"
-    assert set(body) == {"id", "server_name", "path", "scope", "status", "created_at", "updated_at", "version"}
+    assert set(body) == {
+        "id",
+        "server_name",
+        "path",
+        "scope",
+        "status",
+        "created_at",
+        "updated_at",
+        "version",
+    }
     assert McpServer.objects.get(pk=body["id"]).owner == user
 
 
@@ -190,7 +218,8 @@ def test_it_accepts_the_nested_api_key_authentication(user_client):
 
 def test_it_accepts_flat_bearer_and_oauth_fields(admin_client):
     body = _create_body(
-        auth_type="oauth", oauth={"client_id": "cid", "client_secret": "cs", "token_url": "https://a/t"}
+        auth_type="oauth",
+        oauth={"client_id": "cid", "client_secret": "cs", "token_url": "https://a/t"},
     )
     response = admin_client.post("/api/v1/servers", body, format="json")
     assert response.status_code == 201, response.json()
@@ -200,7 +229,9 @@ def test_it_accepts_flat_bearer_and_oauth_fields(admin_client):
 
 
 def test_it_audits_a_create_with_secrets_redacted(user_client):
-    response = user_client.post("/api/v1/servers", _create_body(auth_type="bearer", auth_token=SECRET), format="json")
+    response = user_client.post(
+        "/api/v1/servers", _create_body(auth_type="bearer", auth_token=SECRET), format="json"
+    )
     event = AuditEvent.objects.get(entity_type="mcpserver", entity_id=response.json()["id"])
     assert event.action == "create"
     assert event.changes["auth_secret"] == {"old": None, "new": "[redacted]"}
@@ -238,7 +269,9 @@ def test_it_rejects_malformed_json(user_client):
 
 @override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1024)
 def test_it_rejects_an_oversized_body(user_client):
-    response = user_client.post("/api/v1/servers", _create_body(description="x" * 5000), format="json")
+    response = user_client.post(
+        "/api/v1/servers", _create_body(description="x" * 5000), format="json"
+    )
     assert response.status_code == 413
     assert response.json()["error"] == "payload_too_large"
 
@@ -299,7 +332,9 @@ def test_it_accepts_an_admin_browser_session(client, admin):
 
 def test_it_updates_with_the_current_version(admin_client):
     server = McpServerFactory()
-    response = admin_client.patch(f"/api/v1/servers/{server.pk}", {"description": "new", "version": 1}, format="json")
+    response = admin_client.patch(
+        f"/api/v1/servers/{server.pk}", {"description": "new", "version": 1}, format="json"
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["version"] == 2
     assert response["ETag"] == 'W/"2"'
@@ -309,7 +344,9 @@ def test_it_updates_with_the_current_version(admin_client):
 
 def test_it_answers_409_for_a_stale_version(admin_client):
     server = McpServerFactory(version=3)
-    response = admin_client.patch(f"/api/v1/servers/{server.pk}", {"description": "x", "version": 2}, format="json")
+    response = admin_client.patch(
+        f"/api/v1/servers/{server.pk}", {"description": "x", "version": 2}, format="json"
+    )
     assert response.status_code == 409
     assert response.json() == {
         "error": "conflict", "message": "Server was modified by another process",
@@ -320,7 +357,9 @@ def test_it_answers_409_for_a_stale_version(admin_client):
 def test_it_updates_with_a_matching_if_match(admin_client):
     server = McpServerFactory()
     etag = admin_client.get(f"/api/v1/servers/{server.pk}")["ETag"]
-    response = admin_client.patch(f"/api/v1/servers/{server.pk}", {"description": "n"}, format="json", HTTP_IF_MATCH=etag)
+    response = admin_client.patch(
+        f"/api/v1/servers/{server.pk}", {"description": "n"}, format="json", HTTP_IF_MATCH=etag
+    )
     assert response.status_code == 200
 
 
@@ -335,21 +374,27 @@ def test_it_answers_412_for_a_stale_if_match(admin_client):
 
 def test_it_requires_a_version_or_if_match(admin_client):
     server = McpServerFactory()
-    response = admin_client.patch(f"/api/v1/servers/{server.pk}", {"description": "n"}, format="json")
+    response = admin_client.patch(
+        f"/api/v1/servers/{server.pk}", {"description": "n"}, format="json"
+    )
     assert response.status_code == 400
     assert "version" in response.json()["fields"]
 
 
 def test_it_rejects_an_invalid_update(admin_client):
     server = McpServerFactory()
-    response = admin_client.patch(f"/api/v1/servers/{server.pk}", {"url": "ftp://x", "version": 1}, format="json")
+    response = admin_client.patch(
+        f"/api/v1/servers/{server.pk}", {"url": "ftp://x", "version": 1}, format="json"
+    )
     assert response.status_code == 400
     assert "url" in response.json()["fields"]
 
 
 def test_it_audits_an_update_with_secrets_redacted(admin_client):
     server = McpServerFactory(auth_type="bearer", auth_secret="old-secret")
-    admin_client.patch(f"/api/v1/servers/{server.pk}", {"auth_token": SECRET, "version": 1}, format="json")
+    admin_client.patch(
+        f"/api/v1/servers/{server.pk}", {"auth_token": SECRET, "version": 1}, format="json"
+    )
     event = AuditEvent.objects.get(entity_id=str(server.pk), action="update")
     assert event.changes == {"auth_secret": {"old": "[redacted]", "new": "[redacted]"}}
 
@@ -365,7 +410,9 @@ def test_it_deletes_a_server(admin_client):
 
 def test_it_toggles_a_server(admin_client):
     server = McpServerFactory()
-    response = admin_client.post(f"/api/v1/servers/{server.pk}/toggle", {"enabled": False}, format="json")
+    response = admin_client.post(
+        f"/api/v1/servers/{server.pk}/toggle", {"enabled": False}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["enabled"] is False
     assert set(response.json()) == {"id", "server_name", "path", "enabled", "status", "updated_at"}
@@ -373,7 +420,9 @@ def test_it_toggles_a_server(admin_client):
 
 def test_it_rejects_a_toggle_without_a_boolean(admin_client):
     server = McpServerFactory()
-    response = admin_client.post(f"/api/v1/servers/{server.pk}/toggle", {"enabled": "yes"}, format="json")
+    response = admin_client.post(
+        f"/api/v1/servers/{server.pk}/toggle", {"enabled": "yes"}, format="json"
+    )
     assert response.status_code == 400
 
 
