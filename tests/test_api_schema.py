@@ -9,7 +9,9 @@ import os
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
@@ -45,6 +47,13 @@ def seeded(db, settings, admin):
     McpServerFactory.create_batch(3)
     AgentFactory.create_batch(2, owner=admin)
     TokenFactory.create_batch(2, user=admin)
+    # As Django's test client does: the WSGI handler would otherwise close the test's
+    # connection at the end of each request (and with it the test transaction).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @schema.parametrize()
