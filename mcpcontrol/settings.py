@@ -249,6 +249,11 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_PARSER_CLASSES": ["mcpcontrol.api.parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "mcpcontrol.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["mcpcontrol.api.throttling.WritesThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "writes": env_str("MCPCONTROL_THROTTLE_WRITES", "600/min"),
         "token_generation": env_str("MCPCONTROL_THROTTLE_TOKENS", "30/min"),
@@ -269,6 +274,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Control plane for MCP servers: registry, credentials, health and client configs.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "TokenTypeEnum": "tokens.models.Token.Type",
+        "ServerScopeEnum": "servers.models.McpServer.Scope",
+        "ServerTransportEnum": "servers.models.McpServer.Transport",
+        "ClientTransportEnum": "servers.api.serializers.TRANSPORT_CHOICES",
+    },
 }
 
 # --- I18N, static -----------------------------------------------------------------------

@@ -1,10 +1,19 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("mcpcontrol.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include("tokens.api.oauth_urls")),
     path("", include("tokens.urls")),
 ]
+
+# JSON error bodies for /api/ paths, Django's pages elsewhere.
+handler400 = "mcpcontrol.api.errors.handler400"
+handler404 = "mcpcontrol.api.errors.handler404"
+handler500 = "mcpcontrol.api.errors.handler500"

@@ -59,13 +59,14 @@ class CheckResult:
     db_writes: list[str] = field(default_factory=list)
 
 
-def _cache_key(server_id: int) -> str:
+def health_cache_key(server_id: int) -> str:
+    """The cache key of a server's latest health state (runtime only, never in the DB)."""
     return f"health:server:{server_id}"
 
 
 def server_health_state(*, server: McpServer) -> dict[str, Any]:
     """The latest check's outcome for display: from the cache, else what the row knows."""
-    state = cache.get(_cache_key(server.id))
+    state = cache.get(health_cache_key(server.id))
     if state is not None:
         return state
     return {
@@ -308,9 +309,9 @@ def _check_claimed(
 ) -> list[CheckResult]:
     """Steps: 1. read the previous states in one cache round trip; 2. build targets (or
     immediate refusals); 3. probe concurrently; 4. record each result; 5. cache the states."""
-    previous = cache.get_many([_cache_key(s.id) for s in servers])
+    previous = cache.get_many([health_cache_key(s.id) for s in servers])
     prepared = {
-        s.id: _target_for(s, legacy=_spoke_legacy(previous.get(_cache_key(s.id)) or {}))
+        s.id: _target_for(s, legacy=_spoke_legacy(previous.get(health_cache_key(s.id)) or {}))
         for s in servers
     }
     targets = {sid: t for sid, t in prepared.items() if isinstance(t, Target)}
@@ -321,7 +322,7 @@ def _check_claimed(
         outcome = probed.get(server.id) or prepared[server.id]
         assert isinstance(outcome, ProbeResult)
         checks.append(_record(server, outcome, claimed_at, now))
-        key = _cache_key(server.id)
+        key = health_cache_key(server.id)
         states[key] = _cache_state(outcome, previous.get(key) or {}, now)
     cache.set_many(states, timeout=CACHE_TTL_SECONDS)
     return checks

@@ -1,5 +1,6 @@
 """Services of the tokens app: the only entry points other apps call."""
 
+from tokens.services.jwt import jwt_issue, jwt_pair_for
 from tokens.services.oauth import (
     oauth_authorization_complete,
     oauth_authorization_start,
@@ -12,9 +13,11 @@ from tokens.services.oauth import (
     oauth_tokens_refresh_due,
     tokens_cleanup_expired,
 )
-from tokens.services.store import token_delete, token_renew, token_store
+from tokens.services.store import token_delete, token_renew, token_stats, token_store
 
 __all__ = [
+    "jwt_issue",
+    "jwt_pair_for",
     "oauth_authorization_complete",
     "oauth_authorization_start",
     "oauth_client_credentials_fetch",
@@ -26,6 +29,7 @@ __all__ = [
     "oauth_tokens_refresh_due",
     "token_delete",
     "token_renew",
+    "token_stats",
     "token_store",
     "tokens_cleanup_expired",
 ]

@@ -4,6 +4,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import audit_event_create
@@ -42,15 +44,62 @@ def token_store(
 
 
 def token_renew(
-    *, actor: Any, token: Token, new_token: str, new_expires_at: datetime | None
+    *,
+    actor: Any,
+    token: Token,
+    new_token: str,
+    new_expires_at: datetime | None,
+    new_refresh_token: str | None = None,
 ) -> Token:
-    """Replace a stored token's value and expiry (a manual refresh by its owner)."""
+    """Replace a stored token's value and expiry (a manual refresh by its owner).
+
+    A new refresh token, if given, replaces (or creates) the owner's oauth_refresh token
+    with the same identifier, in the same transaction.
+    """
     token.token = new_token  # type: ignore[assignment]
     token.expires_at = new_expires_at
     with transaction.atomic():
         token.save(update_fields=["token", "expires_at", "updated_at"])
         _audit(AuditEvent.Action.TOKEN_REFRESHED, token, actor)
+        if new_refresh_token:
+            _refresh_token_replace(actor=actor, token=token, value=new_refresh_token)
     return token
+
+
+def _refresh_token_replace(*, actor: Any, token: Token, value: str) -> None:
+    sibling = Token.objects.filter(
+        user=token.user_id, type=Token.Type.OAUTH_REFRESH, identifier=token.identifier
+    ).first()
+    if sibling is None:
+        token_store(
+            actor=actor, user=token.user, type=Token.Type.OAUTH_REFRESH,
+            identifier=token.identifier, token=value, email=token.email,
+        )  # fmt: skip
+        return
+    sibling.token = value  # type: ignore[assignment]
+    sibling.save(update_fields=["token", "updated_at"])
+    _audit(AuditEvent.Action.TOKEN_REFRESHED, sibling, actor)
+
+
+def token_stats() -> dict[str, Any]:
+    """Counts for the admin dashboard, computed by the database (two queries)."""
+    now = timezone.now()
+    live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    totals = Token.objects.aggregate(
+        total=Count("id"), active=Count("id", filter=live), expired=Count("id", filter=~live)
+    )
+    by_type = dict(
+        Token.objects.order_by()
+        .values_list("type")
+        .annotate(n=Count("id"))
+        .values_list("type", "n")
+    )
+    return {
+        "total_tokens": totals["total"],
+        "tokens_by_type": by_type,
+        "active_tokens": totals["active"],
+        "expired_tokens": totals["expired"],
+    }
 
 
 def token_delete(*, actor: Any, token: Token) -> None:

@@ -1,0 +1,20 @@
+from rest_framework import serializers
+
+from audit.models import AuditEvent
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    id = serializers.SerializerMethodField()
+    user_id = serializers.IntegerField(source="actor_id", allow_null=True)
+    username = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AuditEvent
+        fields = ("id", "action", "entity_type", "entity_id", "user_id", "username", "changes",
+                  "timestamp")  # fmt: skip
+
+    def get_id(self, event: AuditEvent) -> str:
+        return str(event.pk)
+
+    def get_username(self, event: AuditEvent) -> str | None:
+        return event.actor.get_username() if event.actor_id else None

@@ -1,0 +1,40 @@
+"""/api/v1/admin/audit: the audit trail, read-only, for administrators."""
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import viewsets
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from audit.api.serializers import AuditEventSerializer
+from audit.filtersets import AuditEventFilterSet
+from audit.models import AuditEvent
+from mcpcontrol.api.pagination import paginate
+from mcpcontrol.api.permissions import ADMIN, HasScope, IsAdminRole
+
+
+class AuditEventViewSet(viewsets.GenericViewSet):
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditEventFilterSet
+    permission_classes = (IsAuthenticated, IsAdminRole, HasScope)
+    read_scope = write_scope = ADMIN
+    ordering_fields = ("timestamp",)
+
+    def get_queryset(self) -> QuerySet[AuditEvent]:
+        # Admin-only endpoint: the permission classes are the visibility rule here.
+        return AuditEvent.objects.select_related("actor").order_by("-timestamp", "-id")
+
+    @extend_schema(
+        operation_id="admin_audit_list",
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("per_page", int)],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def list(self, request: Request) -> Response:
+        page = paginate(request, self.filter_queryset(self.get_queryset()))
+        meta = page.meta()
+        return Response({
+            "logs": AuditEventSerializer(page.items, many=True).data,
+            "total": meta["total"], "page": meta["page"], "per_page": meta["per_page"],
+        })  # fmt: skip

@@ -1,0 +1,28 @@
+"""Per-user throttles. Rates are read on every request so settings overrides take effect."""
+
+from typing import Any
+
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+from rest_framework.throttling import UserRateThrottle
+
+
+class _SettingsRateThrottle(UserRateThrottle):
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class WritesThrottle(_SettingsRateThrottle):
+    """Limits unsafe requests per user; reads are not throttled."""
+
+    scope = "writes"
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        return super().allow_request(request, view)
+
+
+class TokenGenerationThrottle(_SettingsRateThrottle):
+    scope = "token_generation"

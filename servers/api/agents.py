@@ -1,0 +1,137 @@
+"""/api/v1/agents: agents, their per-server credentials, client config and tool names."""
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.generics import get_object_or_404
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from mcpcontrol.api.pagination import paginate
+from mcpcontrol.api.permissions import READ_SERVERS, WRITE_SERVERS, HasScope, is_admin
+from mcpcontrol.api.throttling import WritesThrottle
+from servers import services
+from servers.api.serializers import AgentConnectionWriteSerializer, AgentSerializer
+from servers.api.views import ERROR
+from servers.models import Agent, AgentConnection, McpServer
+
+
+class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = AgentSerializer
+    permission_classes = (IsAuthenticated, HasScope)
+    throttle_classes = (WritesThrottle,)
+    read_scope, write_scope = READ_SERVERS, WRITE_SERVERS
+    ordering_fields = ("name", "created_at")
+    lookup_value_regex = r"\d+"
+    filter_backends = ()
+
+    def get_queryset(self) -> QuerySet[Agent]:
+        return Agent.objects.for_user(self.request.user).order_by("name", "id")
+
+    def _owner(self, serializer: AgentSerializer) -> Any:
+        owner_id = serializer.validated_data.get("owner_id")
+        if owner_id is None or owner_id == self.request.user.pk:
+            return self.request.user
+        if not is_admin(self.request.user):
+            raise PermissionDenied("Users may create agents only for themselves.")
+        owner = get_user_model().objects.filter(pk=owner_id).first()
+        if owner is None:
+            raise ValidationError({"user_id": ["No such user."]})
+        return owner
+
+    @extend_schema(operation_id="agents_list", responses={200: OpenApiTypes.OBJECT, 400: ERROR})
+    def list(self, request: Request) -> Response:
+        page = paginate(request, self.get_queryset())
+        return Response(
+            {"agents": AgentSerializer(page.items, many=True).data, "pagination": page.meta()}
+        )
+
+    @extend_schema(request=AgentSerializer, responses={201: AgentSerializer, 400: ERROR})
+    def create(self, request: Request) -> Response:
+        serializer = AgentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        agent = services.agent_create(
+            actor=request.user, owner=self._owner(serializer),
+            name=serializer.validated_data["name"],
+            description=serializer.validated_data.get("description", ""),
+        )  # fmt: skip
+        return Response(AgentSerializer(agent).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=AgentSerializer, responses={200: AgentSerializer, 400: ERROR, 404: ERROR}
+    )
+    def partial_update(self, request: Request, pk: str) -> Response:
+        agent = self.get_object()
+        serializer = AgentSerializer(agent, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        changes = {
+            k: v for k, v in serializer.validated_data.items() if k in ("name", "description")
+        }
+        agent = services.agent_update(actor=request.user, agent=agent, changes=changes)
+        return Response(AgentSerializer(agent).data)
+
+    @extend_schema(
+        request=AgentSerializer, responses={200: AgentSerializer, 400: ERROR, 404: ERROR}
+    )
+    def update(self, request: Request, pk: str) -> Response:
+        return self.partial_update(request, pk)
+
+    @extend_schema(responses={204: None, 404: ERROR})
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.agent_delete(actor=request.user, agent=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _server_for(self, agent: Agent, server_id: str) -> McpServer:
+        """A server both the caller and the agent's owner may see (404 otherwise)."""
+        visible = McpServer.objects.for_user(self.request.user).filter(
+            pk__in=McpServer.objects.for_user(agent.owner).values("pk")
+        )
+        return get_object_or_404(visible, pk=server_id)
+
+    @extend_schema(
+        methods=["PUT"], request=AgentConnectionWriteSerializer,
+        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR},
+    )  # fmt: skip
+    @extend_schema(methods=["DELETE"], responses={204: None, 404: ERROR})
+    @action(
+        detail=True, methods=["put", "delete"],
+        url_path=r"connections/(?P<server_id>\d+)", url_name="connection",
+    )  # fmt: skip
+    def connection(self, request: Request, pk: str, server_id: str) -> Response:
+        agent = self.get_object()
+        server = self._server_for(agent, server_id)
+        if request.method == "DELETE":
+            connection = get_object_or_404(AgentConnection, agent=agent, server=server)
+            services.connection_delete(actor=request.user, connection=connection)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        serializer = AgentConnectionWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        connection = services.connection_set(
+            actor=request.user, agent=agent, server=server, **serializer.validated_data
+        )
+        return Response({
+            "agent_id": str(agent.pk), "server_id": str(server.pk), "has_access_token": True,
+            "has_refresh_token": connection.refresh_token is not None,
+            "expires_at": connection.expires_at, "updated_at": connection.updated_at,
+        })  # fmt: skip
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ERROR})
+    @action(detail=True, methods=["get"], url_path="mcp-config")
+    def mcp_config(self, request: Request, pk: str) -> Response:
+        """The agent's client config. It reveals secrets: audited, and never cached."""
+        config = services.mcp_config_build(actor=request.user, agent=self.get_object())
+        return Response(config, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ERROR})
+    @action(detail=True, methods=["get"])
+    def tools(self, request: Request, pk: str) -> Response:
+        agent = self.get_object()
+        servers = list(McpServer.objects.for_user(agent.owner).enabled().order_by("name", "id"))
+        return Response({"agent_id": str(agent.pk), **services.tool_names(servers)})

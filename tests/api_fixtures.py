@@ -1,0 +1,58 @@
+"""Fixtures for the API tests, loaded with `pytest_plugins = ["tests.api_fixtures"]`.
+
+Clients authenticate with real JWTs from the same service the API uses, so scope checks run
+exactly as for REST clients.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from mcpcontrol.api.permissions import role_scopes
+from tests.factories import AdminFactory, UserFactory
+from tokens.services import jwt_pair_for
+
+
+@pytest.fixture(autouse=True)
+def _api_test_setup(settings: Any) -> None:
+    # Throttle counters and health states live in the cache: no test sees another's.
+    cache.clear()
+    # PBKDF2 costs ~100 ms per user; the tests create hundreds.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def client_for(user: Any, scopes: list[str] | None = None) -> APIClient:
+    client = APIClient()
+    granted = role_scopes(user) if scopes is None else scopes
+    access = jwt_pair_for(user=user, scopes=granted).access_token
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    client.user = user  # type: ignore[attr-defined]
+    return client
+
+
+@pytest.fixture
+def make_client() -> Callable[..., APIClient]:
+    return client_for
+
+
+@pytest.fixture
+def user(db: Any) -> Any:
+    return UserFactory()
+
+
+@pytest.fixture
+def admin(db: Any) -> Any:
+    return AdminFactory()
+
+
+@pytest.fixture
+def user_client(user: Any) -> APIClient:
+    return client_for(user)
+
+
+@pytest.fixture
+def admin_client(admin: Any) -> APIClient:
+    return client_for(admin)

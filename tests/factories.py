@@ -1,0 +1,71 @@
+"""factory_boy factories for the whole suite. Secrets are plain strings: the field seals them."""
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from servers.models import Agent, AgentConnection, McpServer, default_alias
+from tokens.models import Token
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    password = factory.django.Password("pw-for-tests-only")
+
+
+class AdminFactory(UserFactory):
+    is_staff = True
+    username = factory.Sequence(lambda n: f"admin{n}")
+
+
+class GroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Group
+
+    name = factory.Sequence(lambda n: f"team{n}")
+
+
+class McpServerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = McpServer
+
+    name = factory.Sequence(lambda n: f"Server {n}")
+    alias = factory.LazyAttribute(lambda o: default_alias(o.name))
+    path = factory.LazyAttribute(lambda o: f"/{o.alias}")
+    url = factory.Sequence(lambda n: f"https://mcp{n}.example.com/mcp")
+    transport_type = McpServer.Transport.STREAMABLE_HTTP
+    scope = McpServer.Scope.SHARED_APP
+    status = McpServer.Status.ACTIVE
+    tools = factory.LazyFunction(lambda: [{"name": "search"}, {"name": "fetch"}])
+
+
+class AgentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Agent
+
+    name = factory.Sequence(lambda n: f"agent{n}")
+    owner = factory.SubFactory(UserFactory)
+
+
+class AgentConnectionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AgentConnection
+
+    agent = factory.SubFactory(AgentFactory)
+    server = factory.SubFactory(McpServerFactory)
+    access_token = "agent-access-token"
+
+
+class TokenFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Token
+
+    user = factory.SubFactory(UserFactory)
+    type = Token.Type.API_KEY
+    identifier = factory.Sequence(lambda n: f"svc{n}")
+    token = "stored-token-value"

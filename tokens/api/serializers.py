@@ -1,0 +1,70 @@
+"""Shapes of /api/v1/tokens. The token value appears only in TokenDetailSerializer."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from mcpcontrol.api.permissions import ALL_SCOPES
+from tokens.models import Token
+
+
+def _no_nul(value: Any) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise serializers.ValidationError("Null characters are not allowed.")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul(item)
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    id = serializers.SerializerMethodField()
+    is_expired = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Token
+        fields = ("id", "type", "identifier", "email", "expires_at", "is_expired", "metadata",
+                  "created_at", "updated_at")  # fmt: skip
+
+    def get_id(self, token: Token) -> str:
+        return str(token.pk)
+
+
+class TokenDetailSerializer(TokenSerializer):
+    """For the owner only: the decrypted token value."""
+
+    token = serializers.SerializerMethodField()
+
+    class Meta(TokenSerializer.Meta):
+        fields = (*TokenSerializer.Meta.fields, "token")
+
+    def get_token(self, token: Token) -> str:
+        return token.token.reveal() if token.token is not None else ""
+
+
+class TokenWriteSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=Token.Type.choices)
+    identifier = serializers.CharField(max_length=255)
+    token = serializers.CharField(max_length=20000, write_only=True, trim_whitespace=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    metadata = serializers.DictField(required=False, validators=[_no_nul])
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+
+
+class TokenRenewSerializer(serializers.Serializer):
+    new_access_token = serializers.CharField(max_length=20000, trim_whitespace=False)
+    new_expires_at = serializers.DateTimeField(allow_null=True)
+    new_refresh_token = serializers.CharField(
+        max_length=20000, required=False, allow_blank=True, trim_whitespace=False
+    )
+
+
+class TokenGenerateSerializer(serializers.Serializer):
+    requested_scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ALL_SCOPES), min_length=1, max_length=len(ALL_SCOPES)
+    )
+    expires_in_hours = serializers.IntegerField(min_value=1, max_value=24)
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)

@@ -1,0 +1,106 @@
+"""/api/v1/tokens: a user's stored tokens, and scoped JWTs for API clients."""
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from mcpcontrol.api.pagination import paginate
+from mcpcontrol.api.permissions import READ_TOKENS, WRITE_TOKENS, HasScope, request_scopes
+from mcpcontrol.api.throttling import TokenGenerationThrottle, WritesThrottle
+from tokens import services
+from tokens.api.serializers import (
+    TokenDetailSerializer,
+    TokenGenerateSerializer,
+    TokenRenewSerializer,
+    TokenSerializer,
+    TokenWriteSerializer,
+)
+from tokens.filtersets import TokenFilterSet
+from tokens.models import Token
+
+
+class TokenViewSet(viewsets.GenericViewSet):
+    serializer_class = TokenSerializer
+    filterset_class = TokenFilterSet
+    permission_classes = (IsAuthenticated, HasScope)
+    throttle_classes = (WritesThrottle,)
+    read_scope, write_scope = READ_TOKENS, WRITE_TOKENS
+    ordering_fields = ("created_at", "expires_at")
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet[Token]:
+        # Owner only, admins included: another user's token is 404.
+        return Token.objects.for_user(self.request.user).order_by("-created_at", "-id")
+
+    def get_live(self) -> Token:
+        token = self.get_object()
+        if token.is_expired:
+            raise NotFound("Token not found or expired")
+        return token
+
+    @extend_schema(
+        operation_id="tokens_list",
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("per_page", int)],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def list(self, request: Request) -> Response:
+        page = paginate(request, self.filter_queryset(self.get_queryset()))
+        data = TokenSerializer(page.items, many=True).data
+        return Response({"tokens": data, "pagination": page.meta()})
+
+    @extend_schema(request=TokenWriteSerializer, responses={201: TokenSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = TokenWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token = services.token_store(
+            actor=request.user, user=request.user, **serializer.validated_data
+        )
+        return Response(TokenSerializer(token).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: TokenDetailSerializer})
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(
+            TokenDetailSerializer(self.get_live()).data, headers={"Cache-Control": "no-store"}
+        )
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.token_delete(actor=request.user, token=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=TokenRenewSerializer, responses={200: TokenSerializer})
+    @action(detail=True, methods=["put"])
+    def refresh(self, request: Request, pk: str) -> Response:
+        token = self.get_object()
+        serializer = TokenRenewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        token = services.token_renew(
+            actor=request.user, token=token, new_token=data["new_access_token"],
+            new_expires_at=data["new_expires_at"],
+            new_refresh_token=data.get("new_refresh_token") or None,
+        )  # fmt: skip
+        return Response(TokenSerializer(token).data)
+
+    @extend_schema(request=TokenGenerateSerializer, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["post"], throttle_classes=[TokenGenerationThrottle])
+    def generate(self, request: Request) -> Response:
+        """A JWT pair for the caller with at most the scopes the caller itself holds."""
+        serializer = TokenGenerateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        wanted = set(data["requested_scopes"])
+        excess = wanted - request_scopes(request)
+        if excess:
+            raise PermissionDenied(f"You may not grant: {' '.join(sorted(excess))}.")
+        tokens = services.jwt_issue(
+            actor=request.user, user=request.user, scopes=sorted(wanted),
+            expires_in_hours=data["expires_in_hours"], description=data.get("description", ""),
+        )  # fmt: skip
+        return Response({"success": True, "tokens": tokens})
