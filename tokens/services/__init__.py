@@ -1,17 +1,18 @@
 """Services of the tokens app: the only entry points other apps call."""
 
-from tokens.services.oauth import (
+from tokens.services.oauth_connect import (
     oauth_authorization_complete,
     oauth_authorization_start,
     oauth_client_credentials_fetch,
     oauth_client_register,
-    oauth_credential_delete,
     oauth_discover,
+)
+from tokens.services.oauth_refresh import (
     oauth_ensure_fresh,
     oauth_token_refresh,
     oauth_tokens_refresh_due,
-    tokens_cleanup_expired,
 )
+from tokens.services.oauth_revoke import oauth_credential_delete, tokens_cleanup_expired
 from tokens.services.store import token_delete, token_renew, token_store
 
 __all__ = [
