@@ -2,7 +2,7 @@
 
 Pure protocol: discovery (RFC 9728, RFC 8414 / OpenID), dynamic client registration
 (RFC 7591), PKCE (RFC 7636), token requests and revocation (RFC 7009). It knows nothing of
-models; tokens.services.oauth stores what it returns. Every request goes through
+models; the tokens.services.oauth_* modules store what it returns. Every request goes through
 mcpcontrol.lib.http, so the URL guard and timeouts apply.
 """
 

@@ -1,0 +1,75 @@
+"""Ending upstream OAuth grants: delete and revoke one (RFC 7009), clean up expired Token rows."""
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import audit_event_create
+from servers.models import AgentConnection, McpServer
+from tokens import oauth
+from tokens.models import Token
+from tokens.services.oauth_grants import _CONNECTION, _SERVER, _client_auth, _token_rows
+
+logger = logging.getLogger(__name__)
+
+
+def _revoke_quietly(server: McpServer, tokens: list[tuple[str, str]]) -> bool:
+    """Revoke (RFC 7009) what we can; deletion goes ahead even if the server is down."""
+    if not server.oauth_revocation_url or server.oauth_client_id is None:
+        return False
+    try:
+        for token, hint in tokens:
+            oauth.revoke(
+                revocation_url=server.oauth_revocation_url,
+                auth=_client_auth(server),
+                token=token,
+                token_type_hint=hint,
+            )
+    except oauth.OAuthError as exc:
+        logger.warning("Revocation at %s failed: %s", server.name, exc.code)
+        return False
+    return True
+
+
+def oauth_credential_delete(
+    *, server: McpServer, connection: AgentConnection | None = None, actor: Any = None
+) -> None:
+    """Delete a grant (shared or one agent's): revoke it upstream, clear it, drop Token rows."""
+    slot, row = (_SERVER, server) if connection is None else (_CONNECTION, connection)
+    secrets_ = [
+        (getattr(row, slot.refresh), "refresh_token"),
+        (getattr(row, slot.access), "access_token"),
+    ]
+    revoked = _revoke_quietly(server, [(s.reveal(), hint) for s, hint in secrets_ if s is not None])
+    with transaction.atomic():
+        slot.model.objects.filter(pk=row.pk).update(
+            **{slot.access: None, slot.refresh: None, slot.expires: None, slot.claimed: None}
+        )
+        agent_id = connection.agent_id if connection is not None else None
+        deleted, _ = _token_rows(server=server, agent_id=agent_id).delete()
+        if revoked:
+            audit_event_create(action=AuditEvent.Action.TOKEN_REVOKED, target=row, actor=actor)
+        changes = {"token_rows": deleted}
+        audit_event_create(
+            action=AuditEvent.Action.TOKEN_DELETED, target=row, actor=actor, changes=changes
+        )
+    for field in (slot.access, slot.refresh, slot.expires, slot.claimed):
+        setattr(row, field, None)
+
+
+def tokens_cleanup_expired() -> int:
+    """Delete Token rows past expires_at, one audit event each; return how many."""
+    count = 0
+    for token in Token.objects.expired().only("id", "type", "identifier", "user_id"):
+        with transaction.atomic():
+            deleted, _ = Token.objects.filter(pk=token.pk, expires_at__lte=timezone.now()).delete()
+            if deleted:  # a refresh may have renewed it since the query
+                changes = {"type": token.type, "identifier": token.identifier, "reason": "expired"}
+                audit_event_create(
+                    action=AuditEvent.Action.TOKEN_DELETED, target=token, changes=changes
+                )
+                count += 1
+    return count
