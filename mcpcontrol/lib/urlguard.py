@@ -33,14 +33,18 @@ def _check_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, host:
         address = address.ipv4_mapped
     if address in _METADATA_ADDRESSES or address.is_link_local:
         raise BlockedUrl(f"{host} is a link-local or cloud metadata address")
-    if address.is_multicast or address.is_unspecified or address.is_reserved:
+    if address.is_multicast or address.is_unspecified:
         raise BlockedUrl(f"{host} is not a routable address")
-    private = address.is_private or address.is_loopback
-    if private and not settings.MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS:
-        raise BlockedUrl(
-            f"{host} is a private or loopback address "
-            "(set MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS=1 to allow it)"
-        )
+    # Before is_reserved: Python counts ::1 as reserved, and loopback is a setting's call.
+    if address.is_private or address.is_loopback:
+        if not settings.MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS:
+            raise BlockedUrl(
+                f"{host} is a private or loopback address "
+                "(set MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS=1 to allow it)"
+            )
+        return
+    if address.is_reserved:
+        raise BlockedUrl(f"{host} is not a routable address")
 
 
 def check_url(url: str, *, resolve: bool = True) -> str:
