@@ -47,7 +47,8 @@ run: $(BIN)/.installed
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py ensure_schedules
 	mkdir -p .run
-	trap 'kill 0' EXIT INT TERM
+	# Stop worker and beat with the server; reset the trap first so kill 0 does not re-trigger it.
+	trap 'trap - EXIT INT TERM; kill 0' EXIT INT TERM
 	$(BIN)/celery -A mcpcontrol worker --loglevel=INFO --concurrency=2 >.run/worker.log 2>&1 &
 	$(BIN)/celery -A mcpcontrol beat --loglevel=INFO --pidfile= >.run/beat.log 2>&1 &
 	echo "Worker and beat log to .run/worker.log and .run/beat.log"
