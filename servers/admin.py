@@ -103,11 +103,13 @@ class McpServerForm(forms.ModelForm):
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):
             raise ValidationError("Enter a JSON object of string values.")
-        merged = self.instance.with_stored_values(field, value, placeholder=REDACTED)
-        unknown = sorted(name for name, v in merged.items() if v == REDACTED)
-        if unknown:
-            raise ValidationError(f"Nothing stored to keep for {', '.join(unknown)}.")
-        return merged
+        try:
+            changes = services.server_secret_maps_resolve(
+                server=self.instance, changes={field: value}
+            )
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict[field]) from None
+        return changes[field]
 
     def clean_env_input(self) -> dict[str, str] | None:
         return self._clean_secret_map("env")
