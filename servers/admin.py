@@ -2,8 +2,8 @@
 
 Secrets are write-only here: the forms have password inputs that are never pre-filled, an
 empty input keeps the stored secret, and the pages only say whether one is stored. env and
-headers work the same way, as JSON inputs that start empty next to a list of the stored names. Saves go
-through the services, so the admin audits and version-checks exactly like the API.
+headers work the same way: JSON inputs that start empty, next to the list of stored names.
+Saves go through the services, so the admin audits and version-checks exactly like the API.
 """
 
 from typing import Any
@@ -148,10 +148,10 @@ class McpServerAdmin(HealthAdminMixin, OAuthAdminMixin, admin.ModelAdmin):
     search_fields = ("name", "alias", "description", "url", "command", "path")
     list_select_related = ("owner", "group")
     readonly_fields = (
-        "secrets_stored", "env_names", "headers_names", "status", "version", "protocol_version", "tools_last_synced_at",
-        "init_duration_ms", "last_connected_at", "last_checked_at", "last_error_at",
-        "error_message", "response_time_ms", "consecutive_failures", "oauth_expires_at",
-        "oauth_needs_reauth", "tools_display", "created_by", "created_at", "updated_at",
+        "secrets_stored", "env_names", "headers_names", "status", "version", "protocol_version",
+        "tools_last_synced_at", "init_duration_ms", "last_connected_at", "last_checked_at",
+        "last_error_at", "error_message", "response_time_ms", "consecutive_failures",
+        "oauth_expires_at", "oauth_needs_reauth", "tools_display", "created_by", "created_at", "updated_at",
         "health_outcome", "response_time_display", "tool_count", "last_error_display",
         "oauth_connect_button",
     )  # fmt: skip

@@ -162,7 +162,8 @@ def test_loaddata_encrypts_plain_env_and_headers_objects(tmp_path):
     fixture = tmp_path / "plain.json"
     fixture.write_text(json.dumps([{"model": "servers.mcpserver", "pk": 99, "fields": {
         "name": "Plain", "alias": "plain", "path": "/plain", "transport_type": "stdio",
-        "command": "npx", "env": {"GITHUB_TOKEN": ENV_VALUE}, "headers": {"X-Api-Key": HEADER_VALUE},
+        "command": "npx", "env": {"GITHUB_TOKEN": ENV_VALUE},
+        "headers": {"X-Api-Key": HEADER_VALUE},
         "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
     }}]))  # fmt: skip
 
