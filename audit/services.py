@@ -12,17 +12,31 @@ from audit.models import AuditEvent
 REDACTED = "[redacted]"
 
 
+def _names_only(value: Any) -> Any:
+    return {name: REDACTED for name in value} if isinstance(value, Mapping) else value
+
+
 def redacted_changes(
-    *, old: Mapping[str, Any], new: Mapping[str, Any], secret_fields: Iterable[str] = ()
+    *,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    secret_fields: Iterable[str] = (),
+    secret_map_fields: Iterable[str] = (),
 ) -> dict[str, dict[str, Any]]:
-    """The {field: {old, new}} diff of two snapshots, with every secret field redacted."""
-    secrets = set(secret_fields)
+    """The {field: {old, new}} diff of two snapshots, with every secret field redacted.
+
+    A secret map field (a dict whose values are secrets, like env) keeps its names and shows
+    each value as "[redacted]"; it is compared before redaction, so a changed value shows.
+    """
+    secrets, maps = set(secret_fields), set(secret_map_fields)
     changes: dict[str, dict[str, Any]] = {}
     for field in sorted(set(old) | set(new)):
         before, after = old.get(field), new.get(field)
         if before == after:
             continue
-        if field in secrets:
+        if field in maps:
+            changes[field] = {"old": _names_only(before), "new": _names_only(after)}
+        elif field in secrets:
             changes[field] = {
                 "old": REDACTED if before else None,
                 "new": REDACTED if after else None,

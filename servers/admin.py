@@ -1,8 +1,9 @@
 """The operator console for servers, agents and per-agent credentials.
 
 Secrets are write-only here: the forms have password inputs that are never pre-filled, an
-empty input keeps the stored secret, and the pages only say whether one is stored. Saves go
-through the services, so the admin audits and version-checks exactly like the API.
+empty input keeps the stored secret, and the pages only say whether one is stored. env and
+headers work the same way: JSON inputs that start empty, next to the list of stored names.
+Saves go through the services, so the admin audits and version-checks exactly like the API.
 """
 
 from typing import Any
@@ -13,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from audit.services import REDACTED
 from servers import services
 from servers.admin_health import HealthAdminMixin
 from servers.admin_oauth import OAuthAdminMixin
@@ -29,6 +31,23 @@ def _secret_input(label: str) -> forms.CharField:
     )
 
 
+class _WriteOnlyTextarea(forms.Textarea):
+    def format_value(self, value: Any) -> None:
+        return None  # like PasswordInput(render_value=False): never echo a secret back
+
+
+def _secret_map_input(label: str) -> forms.JSONField:
+    return forms.JSONField(
+        label=label,
+        required=False,
+        widget=_WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off"}),
+        help_text=(
+            "Write-only JSON object of names to values. Leave empty to keep the stored ones; "
+            f'"{REDACTED}" as a value keeps that name\'s stored value; {{}} removes them all.'
+        ),
+    )
+
+
 def _stored(value: object) -> str:
     return "stored" if value is not None else "—"
 
@@ -38,13 +57,17 @@ class McpServerForm(forms.ModelForm):
     auth_secret_input = _secret_input("Token or API key")
     oauth_client_id_input = _secret_input("OAuth client id")
     oauth_client_secret_input = _secret_input("OAuth client secret")
+    env_input = _secret_map_input("Environment")
+    headers_input = _secret_map_input("Headers")
     expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     SECRET_INPUTS = ("auth_secret_input", "oauth_client_id_input", "oauth_client_secret_input")
+    SECRET_MAP_INPUTS = ("env_input", "headers_input")
 
     class Meta:
         model = McpServer
         # Everything an operator edits; runtime fields belong to the health engine.
+        # env and headers are not editable model fields: env_input and headers_input write them.
         exclude = (*services.RUNTIME_FIELDS, *McpServer.SECRET_FIELDS)  # noqa: DJ006
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -72,12 +95,37 @@ class McpServerForm(forms.ModelForm):
                 )
         return cleaned
 
+    def _clean_secret_map(self, field: str) -> dict[str, str] | None:
+        value = self.cleaned_data.get(f"{field}_input")
+        if value is None:
+            return None  # empty input: keep what is stored
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ValidationError("Enter a JSON object of string values.")
+        try:
+            changes = services.server_secret_maps_resolve(
+                server=self.instance, changes={field: value}
+            )
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict[field]) from None
+        return changes[field]
+
+    def clean_env_input(self) -> dict[str, str] | None:
+        return self._clean_secret_map("env")
+
+    def clean_headers_input(self) -> dict[str, str] | None:
+        return self._clean_secret_map("headers")
+
     def service_changes(self) -> dict[str, Any]:
         model_fields = {f.name for f in McpServer._meta.get_fields()}
         changed = [n for n in self.changed_data if n in model_fields]
         values = {name: self.cleaned_data[name] for name in changed}
         for name in self.SECRET_INPUTS:
             if self.cleaned_data.get(name):
+                values[name.removesuffix("_input")] = self.cleaned_data[name]
+        for name in self.SECRET_MAP_INPUTS:
+            if self.cleaned_data.get(name) is not None:
                 values[name.removesuffix("_input")] = self.cleaned_data[name]
         return values
 
@@ -100,16 +148,19 @@ class McpServerAdmin(HealthAdminMixin, OAuthAdminMixin, admin.ModelAdmin):
     search_fields = ("name", "alias", "description", "url", "command", "path")
     list_select_related = ("owner", "group")
     readonly_fields = (
-        "secrets_stored", "status", "version", "protocol_version", "tools_last_synced_at",
-        "init_duration_ms", "last_connected_at", "last_checked_at", "last_error_at",
-        "error_message", "response_time_ms", "consecutive_failures", "oauth_expires_at",
-        "oauth_needs_reauth", "tools_display", "created_by", "created_at", "updated_at",
+        "secrets_stored", "env_names", "headers_names", "status", "version", "protocol_version",
+        "tools_last_synced_at", "init_duration_ms", "last_connected_at", "last_checked_at",
+        "last_error_at", "error_message", "response_time_ms", "consecutive_failures",
+        "oauth_expires_at", "oauth_needs_reauth", "tools_display", "created_by", "created_at", "updated_at",
         "health_outcome", "response_time_display", "tool_count", "last_error_display",
         "oauth_connect_button",
     )  # fmt: skip
     fieldsets = (
         (None, {"fields": ("name", "alias", "description", "tags", "path", "icon_path")}),
-        ("Transport", {"fields": ("transport_type", "url", "headers", "command", "args", "cwd", "env", "stderr")}),
+        ("Transport", {"fields": (
+            "transport_type", "url", "headers_names", "headers_input", "command", "args", "cwd",
+            "env_names", "env_input", "stderr",
+        )}),
         ("Upstream auth", {"fields": (
             "auth_type", "credential_mode", "header_name", "prefix", "auth_secret_input",
             "probe_agent", "secrets_stored",
@@ -145,6 +196,14 @@ class McpServerAdmin(HealthAdminMixin, OAuthAdminMixin, admin.ModelAdmin):
     def secrets_stored(self, obj: McpServer) -> str:
         stored = [name for name in McpServer.SECRET_FIELDS if obj.has_secret(name)]
         return ", ".join(stored) + " stored" if stored else "none stored"
+
+    @admin.display(description="Stored environment names")
+    def env_names(self, obj: McpServer) -> str:
+        return ", ".join(obj.env or {}) or "—"
+
+    @admin.display(description="Stored header names")
+    def headers_names(self, obj: McpServer) -> str:
+        return ", ".join(obj.headers or {}) or "—"
 
     @admin.display(description="Discovered tools")
     def tools_display(self, obj: McpServer) -> str:

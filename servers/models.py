@@ -9,7 +9,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from mcpcontrol.lib.fields import EncryptedTextField, Sealed
+from mcpcontrol.lib.fields import EncryptedJSONField, EncryptedTextField, Sealed
 
 ALIAS_RE = r"^[a-z0-9][a-z0-9_-]*$"
 alias_validator = RegexValidator(
@@ -91,6 +91,8 @@ class McpServer(models.Model):
         Transport.STREAMABLE_HTTP: ("http", "https"),
         Transport.WEBSOCKET: ("ws", "wss"),
     }
+    # Maps whose keys may be shown but whose values are secrets.
+    SECRET_MAP_FIELDS = ("env", "headers")
     SECRET_FIELDS = (
         "auth_secret",
         "oauth_client_id",
@@ -115,10 +117,11 @@ class McpServer(models.Model):
     command = models.CharField(max_length=500, blank=True)
     args = models.JSONField(default=list, blank=True)
     cwd = models.CharField(max_length=500, blank=True)
-    # stdio env may carry secrets too; they are kept as plain config on purpose only when
-    # the operator puts them here. Prefer auth_type for credentials.
-    env = models.JSONField(default=dict, blank=True)
-    headers = models.JSONField(default=dict, blank=True)
+    # Operators put credentials in env (GITHUB_PERSONAL_ACCESS_TOKEN=...) and headers
+    # (X-Api-Key), so every value is a secret: Fernet ciphertext at rest, and API, admin,
+    # audit and export show the names only. Names are not secret.
+    env = EncryptedJSONField()
+    headers = EncryptedJSONField()
     stderr = models.CharField(max_length=10, choices=Stderr.choices, default=Stderr.IGNORE)
 
     # upstream auth
@@ -306,6 +309,21 @@ class McpServer(models.Model):
 
     def has_secret(self, field: str) -> bool:
         return isinstance(getattr(self, field), Sealed)
+
+    def with_stored_values(
+        self, field: str, incoming: dict[str, str], *, placeholder: str
+    ) -> dict[str, str]:
+        """`incoming` for env or headers, where a value equal to `placeholder` keeps the value
+        stored under that name.
+
+        Readers only ever see these values as a placeholder, so sending one back means
+        "unchanged". A placeholder for a name with nothing stored is left for the caller to judge.
+        """
+        stored = getattr(self, field) or {}
+        return {
+            name: stored.get(name, value) if value == placeholder else value
+            for name, value in incoming.items()
+        }
 
 
 class AgentQuerySet(models.QuerySet["Agent"]):

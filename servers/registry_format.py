@@ -158,7 +158,8 @@ _KNOWN_TOP_KEYS = {*_PLAIN_KEYS, "transport", "requires_oauth", "oauth", "auth",
 
 
 def registry_from_server(server: McpServer) -> dict[str, Any]:
-    """The registry file content of a server, secrets omitted."""
+    """The registry file content of a server, secrets omitted (env and headers keep their
+    names with "" values, which a seed reads as "keep the stored value")."""
     options = dict(server.mcp_options or {})
     extra = options.pop("registry_extra", {})
     data: dict[str, Any] = {}
@@ -169,6 +170,8 @@ def registry_from_server(server: McpServer) -> dict[str, Any]:
     transport: dict[str, Any] = {"type": server.transport_type}
     for key, (field, _expected) in _TRANSPORT_KEYS.items():
         value = getattr(server, field)
+        if field in McpServer.SECRET_MAP_FIELDS and value:
+            value = dict.fromkeys(value, "")  # names only: every env/header value is a secret
         if value or key == "stderr":
             transport[key] = value
     data["transport"] = transport

@@ -1,12 +1,15 @@
-"""EncryptedTextField: a model field whose value never exists in plain text on the instance.
+"""Encrypted model fields: EncryptedTextField for one secret, EncryptedJSONField for a map.
 
-Assigning a str encrypts it at once (the attribute then holds a `Sealed`), the database column
-holds Fernet ciphertext, and reading the secret back is an explicit `.reveal()` call. So a
-secret cannot leak through repr(), model_to_dict(), a serializer or the admin by accident.
+EncryptedTextField's value never exists in plain text on the instance. Assigning a str
+encrypts it at once (the attribute then holds a `Sealed`), the database column holds Fernet
+ciphertext, and reading the secret back is an explicit `.reveal()` call. So a secret cannot
+leak through repr(), model_to_dict(), a serializer or the admin by accident.
 """
 
+import json
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from mcpcontrol.lib import crypto
@@ -90,3 +93,46 @@ class EncryptedTextField(models.TextField):
     def value_to_string(self, obj: Any) -> str:
         # dumpdata carries no secrets at all: loaddata would take ciphertext for plaintext.
         return ""
+
+
+class EncryptedJSONField(models.TextField):
+    """Stores Fernet ciphertext of a JSON document; the Python value is the plain document.
+
+    Unlike EncryptedTextField the value is plain on the instance, because its readers (the
+    health engine, the MCP client, the client config) need the dict itself. Every presentation
+    (API, admin, audit, export, dumpdata) must therefore redact it on the way out.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("default", dict)
+        kwargs.setdefault("editable", False)  # forms use explicit write-only inputs instead
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        # A dict from code or a JSON fixture; a str is a JSON document (XML/YAML fixtures).
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValidationError("Enter a valid JSON document.", code="invalid") from None
+        return value
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if value is None:
+            return None
+        # Raises DecryptionError for a value no key can read: never hands back ciphertext.
+        return json.loads(crypto.decrypt(value))
+
+    def get_prep_value(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, Sealed):
+            return value.ciphertext  # already encrypted: rotate_encryption_keys writes these
+        return crypto.encrypt(json.dumps(self.to_python(value)))
+
+    def value_to_string(self, obj: Any) -> str:
+        # dumpdata keeps the names, never the values, as export_servers does. A JSON string,
+        # not a dict, so every serializer (XML too) can write it and to_python reads it back.
+        value = self.value_from_object(obj)
+        return json.dumps({key: "" for key in value} if isinstance(value, dict) else {})

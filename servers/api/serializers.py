@@ -2,7 +2,9 @@
 
 Request serializers only check types and translate the API's field names (and the nested
 connection_details/oauth forms) to model field names; the services validate the row.
-Secrets are write-only: responses say whether one is stored, never what it is.
+Secrets are write-only: responses say whether one is stored, never what it is. env and
+headers values are secrets too: responses show their names, each value "[redacted]", and a
+"[redacted]" sent back on update keeps the stored value (servers.services resolves it).
 """
 
 from typing import Any
@@ -11,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from rest_framework import serializers
 
+from audit.services import REDACTED
 from servers.models import Agent, McpServer
 
 MAX_INT = 2**31 - 1
@@ -234,6 +237,13 @@ class McpServerListSerializer(serializers.ModelSerializer):
         return [server.transport_type]
 
 
+class RedactedDictField(serializers.DictField):
+    """A map whose values are secrets: its names are shown, never its values."""
+
+    def to_representation(self, value: Any) -> dict[str, str]:
+        return {str(name): REDACTED for name in value or {}}
+
+
 class McpServerSerializer(McpServerListSerializer):
     """The full detail of one server: no secret values, only has_* booleans."""
 
@@ -241,6 +251,8 @@ class McpServerSerializer(McpServerListSerializer):
     group_id = serializers.IntegerField(allow_null=True)
     auth_header_name = serializers.CharField(source="header_name")
     auth_prefix = serializers.CharField(source="prefix")
+    env = RedactedDictField(child=serializers.CharField(), read_only=True)
+    headers = RedactedDictField(child=serializers.CharField(), read_only=True)
     has_auth_token = serializers.SerializerMethodField()
     has_oauth_client_id = serializers.SerializerMethodField()
     has_oauth_client_secret = serializers.SerializerMethodField()

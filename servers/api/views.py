@@ -65,6 +65,7 @@ def register_from_request(request: Request, data: Any) -> McpServer:
     serializer.is_valid(raise_exception=True)
     fields = dict(serializer.validated_data)
     fields.pop("_version", None)
+    fields = services.server_secret_maps_resolve(server=None, changes=fields)
     fields = services.server_authorize_create(user=request.user, fields=fields)
     return services.server_register(actor=request.user, **fields)
 
@@ -134,7 +135,9 @@ class McpServerViewSet(viewsets.GenericViewSet):
         if_match = self._if_match(server)
         serializer = McpServerWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        changes = dict(serializer.validated_data)
+        changes = services.server_secret_maps_resolve(
+            server=server, changes=dict(serializer.validated_data)
+        )
         version = changes.pop("_version", None)
         if version is None and if_match is None:
             raise ValidationError({"version": ["Send the version you read, or If-Match."]})

@@ -3,12 +3,13 @@
 from datetime import date, datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services import audit_event_create, redacted_changes
+from audit.services import REDACTED, audit_event_create, redacted_changes
 from mcpcontrol.lib.fields import Sealed
 from servers.models import McpServer, default_alias
 
@@ -43,7 +44,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def server_snapshot(server: McpServer) -> dict[str, Any]:
-    """Every concrete field's value, comparable and JSON-safe (secrets as ciphertext)."""
+    """Every concrete field's value, comparable and JSON-safe (secrets as ciphertext, env and
+    headers in plain text): pass it through redacted_changes before writing it anywhere."""
     return {
         field.name: _jsonable(getattr(server, field.attname))
         for field in server._meta.concrete_fields
@@ -51,13 +53,44 @@ def server_snapshot(server: McpServer) -> dict[str, Any]:
     }
 
 
+def _redacted(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return redacted_changes(
+        old=before, new=after, secret_fields=McpServer.SECRET_FIELDS,
+        secret_map_fields=McpServer.SECRET_MAP_FIELDS,
+    )  # fmt: skip
+
+
 def _audit_server(*, action: str, server: McpServer, actor: Any, before: dict, after: dict) -> None:
     audit_event_create(
         action=action,
         target=server,
         actor=actor,
-        changes=redacted_changes(old=before, new=after, secret_fields=McpServer.SECRET_FIELDS),
+        changes=_redacted(before, after),
     )
+
+
+def server_secret_maps_resolve(
+    *, server: McpServer | None, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """`changes` where an env or headers value of "[redacted]" keeps the stored value.
+
+    Readers are shown every such value as "[redacted]", so a client that sends back what it
+    read keeps the secrets instead of wiping them; a new value replaces the stored one and an
+    omitted name is removed. Raises ValidationError for "[redacted]" with nothing stored
+    under that name (`server` is None for a server not created yet).
+    """
+    resolved = dict(changes)
+    for field in McpServer.SECRET_MAP_FIELDS:
+        if not isinstance(changes.get(field), dict):
+            continue  # absent, or a wrong type that full_clean reports
+        incoming = changes[field]
+        if server is not None:
+            incoming = server.with_stored_values(field, incoming, placeholder=REDACTED)
+        unknown = sorted(name for name, value in incoming.items() if value == REDACTED)
+        if unknown:
+            raise ValidationError({field: f"Nothing stored to keep for {', '.join(unknown)}."})
+        resolved[field] = incoming
+    return resolved
 
 
 def server_register(*, actor: Any, **fields: Any) -> McpServer:
@@ -157,6 +190,6 @@ def server_delete(*, actor: Any, server: McpServer) -> None:
         pk = server.pk
         audit_event_create(
             action=AuditEvent.Action.DELETE, target=server, actor=actor,
-            changes=redacted_changes(old=before, new={}, secret_fields=McpServer.SECRET_FIELDS),
+            changes=_redacted(before, {}),
         )  # fmt: skip
         McpServer.objects.filter(pk=pk).delete()

@@ -48,6 +48,17 @@ def _differences(server: McpServer, fields: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
+def _keeping_stored_values(server: McpServer, fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` where an env or header value of "" keeps the stored one: an exported file
+    gives every such value as "", and seeding it back must not wipe the secrets."""
+    return {
+        name: server.with_stored_values(name, value, placeholder="")
+        if name in McpServer.SECRET_MAP_FIELDS and isinstance(value, dict)
+        else value
+        for name, value in fields.items()
+    }
+
+
 def server_seed_one(
     *, name: str, fields: dict[str, Any], actor: Any, force: bool, dry_run: bool, source: str
 ) -> SeedOutcome:
@@ -62,7 +73,7 @@ def server_seed_one(
             return SeedOutcome(source, name, "created", "dry run: would create")
         server_register(actor=actor, **fields)
         return SeedOutcome(source, name, "created")
-    changes = _differences(existing, fields)
+    changes = _differences(existing, _keeping_stored_values(existing, fields))
     if not changes:
         return SeedOutcome(source, name, "unchanged")
     changed = ", ".join(sorted(changes))

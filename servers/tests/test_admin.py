@@ -4,6 +4,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from audit.models import AuditEvent
+from servers import services
 from servers.models import Agent, AgentConnection, McpServer
 from tokens.models import Token
 
@@ -54,6 +55,93 @@ def test_the_server_page_never_shows_a_stored_secret(demo):
     assert "auth_secret stored" in page
 
 
+ENV_VALUE = "ghp_envValueThatMustStaySecret"
+HEADER_VALUE = "headerValueThatMustStaySecret"
+
+
+@pytest.fixture
+def map_server() -> McpServer:
+    return services.server_register(
+        actor=None, name="Maps", transport_type="streamable-http",
+        url="https://maps.example.com/mcp", env={"GITHUB_TOKEN": ENV_VALUE},
+        headers={"X-Api-Key": HEADER_VALUE},
+    )  # fmt: skip
+
+
+def change_form(server: McpServer, **overrides: str) -> dict[str, str]:
+    """The change form as a browser would post it, untouched env/headers inputs included."""
+    return {
+        "name": server.name, "alias": server.alias, "path": server.path,
+        "transport_type": server.transport_type, "url": server.url, "auth_type": "none",
+        "credential_mode": "shared", "scope": "shared_app", "stderr": "ignore",
+        "timeout_ms": 30000, "init_timeout_ms": 60000, "oauth_grant_type": "authorization_code",
+        "tags": "[]", "args": "[]", "custom_user_vars": "{}", "mcp_options": "{}",
+        "oauth_metadata": "{}", "oauth_pkce_methods": "[]", "is_enabled": "on",
+        "env_input": "", "headers_input": "", "expected_version": server.version, **overrides,
+    }  # fmt: skip
+
+
+def test_the_server_page_never_shows_env_or_header_values(admin_client, map_server):
+    page = admin_client.get(admin_url(McpServer, "change", map_server.pk)).content.decode()
+
+    assert ENV_VALUE not in page
+    assert HEADER_VALUE not in page
+
+
+def test_the_server_page_lists_the_stored_env_and_header_names(admin_client, map_server):
+    page = admin_client.get(admin_url(McpServer, "change", map_server.pk)).content.decode()
+
+    assert "GITHUB_TOKEN" in page
+    assert "X-Api-Key" in page
+
+
+def test_empty_env_and_header_inputs_keep_the_stored_values(admin_client, map_server):
+    response = admin_client.post(
+        admin_url(McpServer, "change", map_server.pk), change_form(map_server, description="d")
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    server = McpServer.objects.get(pk=map_server.pk)
+    assert server.description == "d"
+    assert server.env == {"GITHUB_TOKEN": ENV_VALUE}
+    assert server.headers == {"X-Api-Key": HEADER_VALUE}
+
+
+def test_an_env_input_replaces_the_stored_env(admin_client, map_server):
+    form = change_form(map_server, env_input='{"OTHER": "o-value"}')
+
+    admin_client.post(admin_url(McpServer, "change", map_server.pk), form)
+
+    assert McpServer.objects.get(pk=map_server.pk).env == {"OTHER": "o-value"}
+
+
+def test_a_redacted_value_in_a_header_input_keeps_the_stored_value(admin_client, map_server):
+    form = change_form(map_server, headers_input='{"X-Api-Key": "[redacted]", "X-B": "b"}')
+
+    admin_client.post(admin_url(McpServer, "change", map_server.pk), form)
+
+    server = McpServer.objects.get(pk=map_server.pk)
+    assert server.headers == {"X-Api-Key": HEADER_VALUE, "X-B": "b"}
+
+
+def test_an_env_input_that_is_not_an_object_of_strings_is_a_field_error(admin_client, map_server):
+    form = change_form(map_server, env_input='{"A": 1}')
+
+    response = admin_client.post(admin_url(McpServer, "change", map_server.pk), form)
+
+    assert response.status_code == 200
+    assert "env_input" in response.context["adminform"].form.errors
+    assert McpServer.objects.get(pk=map_server.pk).env == {"GITHUB_TOKEN": ENV_VALUE}
+
+
+def test_a_rejected_form_does_not_echo_the_typed_env_back(admin_client, map_server):
+    form = change_form(map_server, url="ftp://x", env_input=f'{{"T": "{ENV_VALUE}x"}}')
+
+    page = admin_client.post(admin_url(McpServer, "change", map_server.pk), form)
+
+    assert ENV_VALUE not in page.content.decode()
+
+
 def test_the_changelist_filters_by_transport(demo):
     response = demo.get(admin_url(McpServer, "changelist"), {"transport_type__exact": "websocket"})
 
@@ -66,7 +154,7 @@ def test_adding_a_server_in_the_admin_seals_the_secret_and_audits(admin_client):
         "auth_type": "api_key", "header_name": "X-API-Key", "prefix": "", "auth_secret_input": "k-123",
         "credential_mode": "shared", "scope": "shared_app", "stderr": "ignore", "timeout_ms": 30000,
         "init_timeout_ms": 60000, "oauth_grant_type": "authorization_code", "tags": "[]", "args": "[]",
-        "env": "{}", "headers": "{}", "custom_user_vars": "{}", "mcp_options": "{}",
+        "custom_user_vars": "{}", "mcp_options": "{}",
         "oauth_metadata": "{}", "oauth_pkce_methods": "[]", "is_enabled": "on",
     })  # fmt: skip
 
@@ -82,7 +170,7 @@ def test_the_admin_shows_a_field_error_for_a_bad_url(admin_client):
         "name": "Bad", "transport_type": "sse", "url": "ws://x", "auth_type": "none",
         "credential_mode": "shared", "scope": "shared_app", "stderr": "ignore", "timeout_ms": 1,
         "init_timeout_ms": 1, "oauth_grant_type": "authorization_code", "tags": "[]", "args": "[]",
-        "env": "{}", "headers": "{}", "custom_user_vars": "{}", "mcp_options": "{}",
+        "custom_user_vars": "{}", "mcp_options": "{}",
         "oauth_metadata": "{}", "oauth_pkce_methods": "[]",
     })  # fmt: skip
 

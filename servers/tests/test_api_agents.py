@@ -141,6 +141,18 @@ def test_it_exports_a_client_config_with_resolved_credentials(user_client, user)
     assert response.json()["missing_credentials"] == []
 
 
+def test_the_client_config_carries_real_env_and_header_values(user_client, user):
+    agent = AgentFactory(owner=user)
+    McpServerFactory(name="Local", transport_type="stdio", url="", command="npx",
+                     env={"GITHUB_TOKEN": "ghp_envValue"})  # fmt: skip
+    McpServerFactory(name="Remote", headers={"X-Api-Key": "header-value"})
+
+    servers = user_client.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()["mcpServers"]
+
+    assert servers["local"]["env"] == {"GITHUB_TOKEN": "ghp_envValue"}
+    assert servers["remote"]["headers"] == {"X-Api-Key": "header-value"}
+
+
 def test_it_lists_servers_without_credentials_as_missing(user_client, user):
     agent = AgentFactory(owner=user)
     McpServerFactory(name="Needs Key", auth_type="bearer", credential_mode="per_agent")

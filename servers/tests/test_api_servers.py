@@ -177,6 +177,118 @@ def test_it_never_returns_secrets(admin_client):
     assert body["oauth"]["has_access_token"] is True
 
 
+ENV_VALUE = "ghp_envValueThatMustStaySecret"
+HEADER_VALUE = "headerValueThatMustStaySecret"
+
+
+def map_server(**fields) -> McpServer:
+    return McpServerFactory(
+        env={"GITHUB_TOKEN": ENV_VALUE}, headers={"X-Api-Key": HEADER_VALUE}, **fields
+    )
+
+
+def test_it_shows_env_and_header_names_with_values_redacted(admin_client):
+    server = map_server()
+
+    body = admin_client.get(f"/api/v1/servers/{server.pk}").json()
+
+    assert body["env"] == {"GITHUB_TOKEN": "[redacted]"}
+    assert body["headers"] == {"X-Api-Key": "[redacted]"}
+
+
+def test_it_never_returns_env_or_header_values(admin_client):
+    server = map_server()
+
+    for path in (f"/api/v1/servers/{server.pk}", "/api/v1/servers", "/api/v1/admin/servers"):
+        text = admin_client.get(path).content.decode()
+        assert ENV_VALUE not in text
+        assert HEADER_VALUE not in text
+
+
+def test_an_update_sending_back_redacted_values_keeps_them(admin_client):
+    server = map_server()
+    read = admin_client.get(f"/api/v1/servers/{server.pk}").json()
+
+    response = admin_client.patch(
+        f"/api/v1/servers/{server.pk}",
+        {"env": read["env"], "headers": read["headers"], "version": read["version"]},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.json()
+    server.refresh_from_db()
+    assert server.env == {"GITHUB_TOKEN": ENV_VALUE}
+    assert server.headers == {"X-Api-Key": HEADER_VALUE}
+
+
+def test_an_update_replaces_a_new_value_and_removes_an_omitted_name(admin_client):
+    server = McpServerFactory(env={"KEEP": "k-value", "NEW": "old-value", "GONE": "g-value"})
+
+    admin_client.patch(
+        f"/api/v1/servers/{server.pk}",
+        {"env": {"KEEP": "[redacted]", "NEW": "new-value"}, "version": 1},
+        format="json",
+    )
+
+    server.refresh_from_db()
+    assert server.env == {"KEEP": "k-value", "NEW": "new-value"}
+
+
+def test_it_rejects_redacted_for_a_name_with_nothing_stored(admin_client):
+    server = McpServerFactory(env={"A": "a-value"})
+
+    response = admin_client.patch(
+        f"/api/v1/servers/{server.pk}", {"env": {"B": "[redacted]"}, "version": 1}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "env" in response.json()["fields"]
+    server.refresh_from_db()
+    assert server.env == {"A": "a-value"}
+
+
+def test_it_rejects_redacted_values_on_create(admin_client):
+    response = admin_client.post(
+        "/api/v1/servers", _create_body(headers={"X-Api-Key": "[redacted]"}), format="json"
+    )
+
+    assert response.status_code == 400
+    assert "headers" in response.json()["fields"]
+
+
+def test_it_audits_env_and_header_changes_with_values_redacted(admin_client):
+    server = map_server()
+
+    admin_client.patch(
+        f"/api/v1/servers/{server.pk}",
+        {"env": {"GITHUB_TOKEN": "ghp_rotatedValue"}, "headers": {}, "version": 1},
+        format="json",
+    )
+
+    event = AuditEvent.objects.get(entity_id=str(server.pk), action="update")
+    assert event.changes == {
+        "env": {"old": {"GITHUB_TOKEN": "[redacted]"}, "new": {"GITHUB_TOKEN": "[redacted]"}},
+        "headers": {"old": {"X-Api-Key": "[redacted]"}, "new": {}},
+    }
+
+
+def test_audit_rows_never_contain_env_or_header_values(admin_client):
+    response = admin_client.post("/api/v1/servers", _create_body(
+        env={"GITHUB_TOKEN": ENV_VALUE}, headers={"X-Api-Key": HEADER_VALUE},
+    ), format="json")  # fmt: skip
+    server_id = response.json()["id"]
+    admin_client.patch(
+        f"/api/v1/servers/{server_id}", {"env": {"GITHUB_TOKEN": "x" + ENV_VALUE}, "version": 1},
+        format="json",
+    )  # fmt: skip
+    admin_client.delete(f"/api/v1/servers/{server_id}")
+
+    rows = list(AuditEvent.objects.filter(entity_id=server_id).values_list("changes", flat=True))
+    assert len(rows) == 3
+    assert ENV_VALUE not in str(rows)
+    assert HEADER_VALUE not in str(rows)
+
+
 def test_it_returns_404_for_an_unknown_server(user_client):
     response = user_client.get("/api/v1/servers/999999")
     assert response.status_code == 404

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
@@ -53,7 +55,7 @@ def test_it_raises_when_no_configured_key_can_decrypt():
     server = make_server()
 
     with override_settings(ENCRYPTION_KEYS=[Fernet.generate_key().decode()]):
-        reloaded = McpServer.objects.get(pk=server.pk)
+        reloaded = McpServer.objects.only("auth_secret").get(pk=server.pk)
         with pytest.raises(DecryptionError):
             reloaded.auth_secret.reveal()
 
@@ -86,3 +88,88 @@ def test_dumpdata_carries_no_secret(capsys):
     output = capsys.readouterr().out
     assert SECRET not in output
     assert "gAAAAA" not in output
+
+
+ENV_VALUE = "ghp_envTokenValueThatMustStaySecret"
+HEADER_VALUE = "xk_headerKeyValueThatMustStaySecret"
+
+
+def make_map_server() -> McpServer:
+    return services.server_register(
+        actor=None, name="Maps", transport_type="streamable-http",
+        url="https://maps.example.com/mcp", env={"GITHUB_TOKEN": ENV_VALUE},
+        headers={"X-Api-Key": HEADER_VALUE},
+    )  # fmt: skip
+
+
+def test_it_stores_env_and_header_values_as_ciphertext():
+    server = make_map_server()
+
+    for column, value in (("env", ENV_VALUE), ("headers", HEADER_VALUE)):
+        assert value not in raw_column(server, column)
+        assert raw_column(server, column).startswith("gAAAAA")
+
+
+def test_it_stores_env_and_header_names_as_ciphertext_too():
+    server = make_map_server()
+
+    assert "GITHUB_TOKEN" not in raw_column(server, "env")
+    assert "X-Api-Key" not in raw_column(server, "headers")
+
+
+def test_it_reads_env_and_headers_back_after_a_reload():
+    server = make_map_server()
+
+    reloaded = McpServer.objects.get(pk=server.pk)
+    assert reloaded.env == {"GITHUB_TOKEN": ENV_VALUE}
+    assert reloaded.headers == {"X-Api-Key": HEADER_VALUE}
+
+
+def test_it_raises_when_no_configured_key_can_decrypt_env_or_headers():
+    server = make_map_server()
+
+    wrong_key = override_settings(ENCRYPTION_KEYS=[Fernet.generate_key().decode()])
+
+    with wrong_key, pytest.raises(DecryptionError):
+        McpServer.objects.get(pk=server.pk)
+
+
+def test_rotation_re_encrypts_env_and_headers_under_the_newest_key(settings):
+    server = make_map_server()
+    new_key = Fernet.generate_key().decode()
+    settings.ENCRYPTION_KEYS = [new_key, *settings.ENCRYPTION_KEYS]
+
+    call_command("rotate_encryption_keys", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+    settings.ENCRYPTION_KEYS = [new_key]
+    reloaded = McpServer.objects.get(pk=server.pk)
+    assert reloaded.env == {"GITHUB_TOKEN": ENV_VALUE}
+    assert reloaded.headers == {"X-Api-Key": HEADER_VALUE}
+
+
+def test_dumpdata_keeps_env_and_header_names_but_no_values(capsys):
+    make_map_server()
+
+    call_command("dumpdata", "servers.mcpserver")
+
+    output = capsys.readouterr().out
+    assert ENV_VALUE not in output
+    assert HEADER_VALUE not in output
+    assert "GITHUB_TOKEN" in output
+
+
+def test_loaddata_encrypts_plain_env_and_headers_objects(tmp_path):
+    fixture = tmp_path / "plain.json"
+    fixture.write_text(json.dumps([{"model": "servers.mcpserver", "pk": 99, "fields": {
+        "name": "Plain", "alias": "plain", "path": "/plain", "transport_type": "stdio",
+        "command": "npx", "env": {"GITHUB_TOKEN": ENV_VALUE},
+        "headers": {"X-Api-Key": HEADER_VALUE},
+        "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
+    }}]))  # fmt: skip
+
+    call_command("loaddata", str(fixture), verbosity=0)
+
+    server = McpServer.objects.get(pk=99)
+    assert server.env == {"GITHUB_TOKEN": ENV_VALUE}
+    assert ENV_VALUE not in raw_column(server, "env")
+    assert HEADER_VALUE not in raw_column(server, "headers")

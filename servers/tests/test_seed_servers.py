@@ -151,6 +151,58 @@ def test_export_then_seed_round_trips(admin_user, servers_dir, tmp_path):
     assert sorted(p.name for p in first.iterdir()) == ["filesystem.json", "github.json"]
     for path in first.iterdir():
         assert json.loads(path.read_text()) == json.loads((second / path.name).read_text())
+    # The names survive the trip; the values, being secrets, were never in the files.
+    assert McpServer.objects.get(name="filesystem").env == {"A": ""}
+
+
+def test_export_then_seed_keeps_env_and_header_values(admin_user, servers_dir, tmp_path):
+    seed(servers_dir)
+    call_command("export_servers", "--out", str(tmp_path / "out"), stdout=StringIO())
+
+    output = seed(tmp_path / "out", "--force")
+
+    assert "2 unchanged" in output
+    assert McpServer.objects.get(name="filesystem").env == {"A": "1"}
+    assert McpServer.objects.get(name="github").headers == {"X-Team": "a"}
+
+
+def test_seeding_an_export_with_a_new_env_name_keeps_the_stored_values(
+    admin_user, servers_dir, tmp_path
+):
+    seed(servers_dir)
+    call_command("export_servers", "--out", str(tmp_path / "out"), stdout=StringIO())
+    exported = json.loads((tmp_path / "out" / "filesystem.json").read_text())
+    exported["transport"]["env"]["B"] = "2"
+    (tmp_path / "out" / "filesystem.json").write_text(json.dumps(exported))
+
+    output = seed(tmp_path / "out", "--force")
+
+    assert "filesystem.json: updated (changed env)" in output
+    assert McpServer.objects.get(name="filesystem").env == {"A": "1", "B": "2"}
+
+
+def test_export_writes_env_and_header_names_without_values(admin_user, servers_dir, tmp_path):
+    seed(servers_dir)
+
+    call_command("export_servers", "--out", str(tmp_path / "out"), stdout=StringIO())
+
+    filesystem = json.loads((tmp_path / "out" / "filesystem.json").read_text())
+    github = json.loads((tmp_path / "out" / "github.json").read_text())
+    assert filesystem["transport"]["env"] == {"A": ""}
+    assert github["transport"]["headers"] == {"X-Team": ""}
+
+
+def test_export_never_contains_an_env_or_header_value(admin_user, tmp_path):
+    McpServer.objects.create(
+        name="secretive", alias="secretive", path="/secretive", transport_type="stdio",
+        command="npx", env={"GITHUB_TOKEN": "ghp_envValue"}, headers={"X-Api-Key": "hdr-value"},
+    )  # fmt: skip
+
+    call_command("export_servers", "--out", str(tmp_path / "out"), stdout=StringIO())
+
+    text = (tmp_path / "out" / "secretive.json").read_text()
+    assert "ghp_envValue" not in text
+    assert "hdr-value" not in text
 
 
 def test_export_omits_secrets(admin_user, servers_dir, tmp_path):

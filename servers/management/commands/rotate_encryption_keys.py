@@ -1,12 +1,36 @@
 from typing import Any
 
 from django.core.management.base import BaseCommand
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models.functions import Cast
 
 from mcpcontrol.lib import crypto
-from mcpcontrol.lib.fields import EncryptedTextField, Sealed
+from mcpcontrol.lib.fields import EncryptedJSONField, EncryptedTextField, Sealed
 from servers.models import AgentConnection, McpServer
 from tokens.models import Token
+
+
+def _rotate_json_fields(model: type[models.Model]) -> int:
+    """Re-encrypt every EncryptedJSONField of `model`; returns how many values changed.
+
+    The field decrypts on load, so the ciphertext is read through a Cast to text. The write is
+    conditional on that ciphertext: a value edited meanwhile is already under the newest key
+    and is kept, never overwritten with the older document.
+    """
+    fields = [f.name for f in model._meta.concrete_fields if isinstance(f, EncryptedJSONField)]
+    total = 0
+    for name in fields:
+        raw = Cast(name, models.TextField())
+        for pk, ciphertext in model.objects.annotate(raw=raw).values_list("pk", "raw").iterator():
+            if not ciphertext:
+                continue
+            rotated = crypto.rotate(ciphertext)
+            total += (
+                model.objects.alias(raw=raw)
+                .filter(pk=pk, raw=ciphertext)
+                .update(**{name: Sealed(rotated)})
+            )
+    return total
 
 
 class Command(BaseCommand):
@@ -28,4 +52,5 @@ class Command(BaseCommand):
                     with transaction.atomic():
                         model.objects.filter(pk=row.pk).update(**values)
                     total += len(values)
+            total += _rotate_json_fields(model)
         self.stdout.write(f"re-encrypted {total} secret(s) under the newest key")
