@@ -1,4 +1,4 @@
-"""Fixtures for the API tests, loaded with `pytest_plugins = ["tests.api_fixtures"]`.
+"""Fixtures for the whole suite (registered in the root conftest.py): API clients and isolation.
 
 Clients authenticate with real JWTs from the same service the API uses, so scope checks run
 exactly as for REST clients.
@@ -49,10 +49,10 @@ def admin(db: Any) -> Any:
 
 
 @pytest.fixture
-def user_client(user: Any) -> APIClient:
+def user_api(user: Any) -> APIClient:
     return client_for(user)
 
 
 @pytest.fixture
-def admin_client(admin: Any) -> APIClient:
+def admin_api(admin: Any) -> APIClient:
     return client_for(admin)

@@ -19,8 +19,6 @@ from schemathesis.checks import not_a_server_error
 
 from tests.factories import AgentFactory, McpServerFactory, TokenFactory
 
-pytest_plugins = ["tests.api_fixtures"]
-
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "3"))
 
 
@@ -63,7 +61,7 @@ def seeded(db, settings, admin):
     derandomize=True,
     suppress_health_check=list(HealthCheck),
 )
-def test_it_never_answers_5xx(case, seeded, admin_client):
-    token = admin_client._credentials["HTTP_AUTHORIZATION"]
+def test_it_never_answers_5xx(case, seeded, admin_api):
+    token = admin_api._credentials["HTTP_AUTHORIZATION"]
     response = case.call(headers={"Authorization": token})
     case.validate_response(response, checks=[not_a_server_error])

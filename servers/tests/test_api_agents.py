@@ -4,68 +4,66 @@ from audit.models import AuditEvent
 from servers.models import AgentConnection, McpServer
 from tests.factories import AgentConnectionFactory, AgentFactory, McpServerFactory, UserFactory
 
-pytest_plugins = ["tests.api_fixtures"]
-
 pytestmark = pytest.mark.django_db
 
 
-def test_it_creates_an_agent_for_the_caller(user_client, user):
-    response = user_client.post("/api/v1/agents", {"name": "claude"}, format="json")
+def test_it_creates_an_agent_for_the_caller(user_api, user):
+    response = user_api.post("/api/v1/agents", {"name": "claude"}, format="json")
     assert response.status_code == 201
     assert response.json()["user_id"] == user.pk
 
 
-def test_it_rejects_an_agent_without_a_name(user_client):
-    response = user_client.post("/api/v1/agents", {}, format="json")
+def test_it_rejects_an_agent_without_a_name(user_api):
+    response = user_api.post("/api/v1/agents", {}, format="json")
     assert response.status_code == 400
     assert "name" in response.json()["fields"]
 
 
-def test_it_rejects_a_duplicate_agent_name(user_client, user):
+def test_it_rejects_a_duplicate_agent_name(user_api, user):
     AgentFactory(owner=user, name="claude")
-    response = user_client.post("/api/v1/agents", {"name": "claude"}, format="json")
+    response = user_api.post("/api/v1/agents", {"name": "claude"}, format="json")
     assert response.status_code == 400
 
 
-def test_it_forbids_users_creating_agents_for_others(user_client):
-    response = user_client.post(
+def test_it_forbids_users_creating_agents_for_others(user_api):
+    response = user_api.post(
         "/api/v1/agents", {"name": "x", "user_id": UserFactory().pk}, format="json"
     )
     assert response.status_code == 403
 
 
-def test_it_lists_only_the_callers_agents(user_client, user):
+def test_it_lists_only_the_callers_agents(user_api, user):
     AgentFactory(owner=user)
     AgentFactory()
-    assert user_client.get("/api/v1/agents").json()["pagination"]["total"] == 1
+    assert user_api.get("/api/v1/agents").json()["pagination"]["total"] == 1
 
 
-def test_it_updates_an_agent(user_client, user):
+def test_it_updates_an_agent(user_api, user):
     agent = AgentFactory(owner=user)
-    response = user_client.patch(f"/api/v1/agents/{agent.pk}", {"description": "d"}, format="json")
+    response = user_api.patch(f"/api/v1/agents/{agent.pk}", {"description": "d"}, format="json")
     assert response.status_code == 200
     assert response.json()["description"] == "d"
 
 
-def test_it_deletes_an_agent(user_client, user):
+def test_it_deletes_an_agent(user_api, user):
     agent = AgentFactory(owner=user)
-    assert user_client.delete(f"/api/v1/agents/{agent.pk}").status_code == 204
+    assert user_api.delete(f"/api/v1/agents/{agent.pk}").status_code == 204
 
 
 @pytest.mark.parametrize("method", ["get", "patch", "delete"])
-def test_it_hides_another_users_agent(user_client, method):
+def test_it_hides_another_users_agent(user_api, method):
     agent = AgentFactory()
-    response = getattr(user_client, method)(f"/api/v1/agents/{agent.pk}", {}, format="json")
+    response = getattr(user_api, method)(f"/api/v1/agents/{agent.pk}", {}, format="json")
     assert response.status_code == 404
 
 
 # --- per-agent credentials -------------------------------------------------------------
 
 
-def test_it_stores_an_agent_credential_write_only(user_client, user):
+def test_it_stores_an_agent_credential_write_only(user_api, user):
     agent = AgentFactory(owner=user)
     server = McpServerFactory(auth_type="bearer", credential_mode="per_agent")
-    response = user_client.put(
+    response = user_api.put(
         f"/api/v1/agents/{agent.pk}/connections/{server.pk}",
         {"access_token": "agent-secret"},
         format="json",
@@ -78,10 +76,10 @@ def test_it_stores_an_agent_credential_write_only(user_client, user):
     )
 
 
-def test_it_audits_a_stored_credential_redacted(user_client, user):
+def test_it_audits_a_stored_credential_redacted(user_api, user):
     agent = AgentFactory(owner=user)
     server = McpServerFactory()
-    user_client.put(
+    user_api.put(
         f"/api/v1/agents/{agent.pk}/connections/{server.pk}", {"api_key": "k-123"}, format="json"
     )
     event = AuditEvent.objects.get(entity_type="agentconnection")
@@ -89,35 +87,33 @@ def test_it_audits_a_stored_credential_redacted(user_client, user):
     assert "k-123" not in str(event.changes)
 
 
-def test_it_rejects_a_credential_without_a_token(user_client, user):
+def test_it_rejects_a_credential_without_a_token(user_api, user):
     agent = AgentFactory(owner=user)
     server = McpServerFactory()
-    response = user_client.put(
-        f"/api/v1/agents/{agent.pk}/connections/{server.pk}", {}, format="json"
-    )
+    response = user_api.put(f"/api/v1/agents/{agent.pk}/connections/{server.pk}", {}, format="json")
     assert response.status_code == 400
 
 
-def test_it_hides_a_server_the_agent_owner_cannot_see(user_client, user):
+def test_it_hides_a_server_the_agent_owner_cannot_see(user_api, user):
     agent = AgentFactory(owner=user)
     server = McpServerFactory(scope="private_user", owner=UserFactory())
-    response = user_client.put(
+    response = user_api.put(
         f"/api/v1/agents/{agent.pk}/connections/{server.pk}", {"api_key": "k"}, format="json"
     )
     assert response.status_code == 404
 
 
-def test_it_removes_an_agent_credential(user_client, user):
+def test_it_removes_an_agent_credential(user_api, user):
     connection = AgentConnectionFactory(agent=AgentFactory(owner=user))
     url = f"/api/v1/agents/{connection.agent_id}/connections/{connection.server_id}"
-    assert user_client.delete(url).status_code == 204
+    assert user_api.delete(url).status_code == 204
     assert not AgentConnection.objects.exists()
 
 
 # --- mcp-config -------------------------------------------------------------------------
 
 
-def test_it_exports_a_client_config_with_resolved_credentials(user_client, user):
+def test_it_exports_a_client_config_with_resolved_credentials(user_api, user):
     agent = AgentFactory(owner=user)
     McpServerFactory(name="Bearer One", auth_type="bearer", auth_secret="b-tok")
     McpServerFactory(name="Keyed", auth_type="api_key", header_name="X-Key", prefix="K ", auth_secret="k-tok",
@@ -125,7 +121,7 @@ def test_it_exports_a_client_config_with_resolved_credentials(user_client, user)
     per_agent = McpServerFactory(name="Per Agent", auth_type="bearer", credential_mode="per_agent")
     AgentConnectionFactory(agent=agent, server=per_agent, access_token="agent-tok")
     McpServerFactory(name="Open", transport_type="websocket", url="wss://ws.example.com/mcp")
-    response = user_client.get(f"/api/v1/agents/{agent.pk}/mcp-config")
+    response = user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config")
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
     servers = response.json()["mcpServers"]
@@ -141,47 +137,47 @@ def test_it_exports_a_client_config_with_resolved_credentials(user_client, user)
     assert response.json()["missing_credentials"] == []
 
 
-def test_the_client_config_carries_real_env_and_header_values(user_client, user):
+def test_the_client_config_carries_real_env_and_header_values(user_api, user):
     agent = AgentFactory(owner=user)
     McpServerFactory(name="Local", transport_type="stdio", url="", command="npx",
                      env={"GITHUB_TOKEN": "ghp_envValue"})  # fmt: skip
     McpServerFactory(name="Remote", headers={"X-Api-Key": "header-value"})
 
-    servers = user_client.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()["mcpServers"]
+    servers = user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()["mcpServers"]
 
     assert servers["local"]["env"] == {"GITHUB_TOKEN": "ghp_envValue"}
     assert servers["remote"]["headers"] == {"X-Api-Key": "header-value"}
 
 
-def test_it_lists_servers_without_credentials_as_missing(user_client, user):
+def test_it_lists_servers_without_credentials_as_missing(user_api, user):
     agent = AgentFactory(owner=user)
     McpServerFactory(name="Needs Key", auth_type="bearer", credential_mode="per_agent")
-    body = user_client.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()
+    body = user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()
     assert body["mcpServers"] == {}
     assert [m["server_key"] for m in body["missing_credentials"]] == ["needs_key"]
 
 
-def test_it_exports_stdio_servers_with_command_and_args(user_client, user):
+def test_it_exports_stdio_servers_with_command_and_args(user_api, user):
     agent = AgentFactory(owner=user)
     McpServerFactory(
         name="Local", transport_type="stdio", url="", command="npx", args=["-y", "srv"]
     )
-    entry = user_client.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()["mcpServers"]["local"]
+    entry = user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()["mcpServers"]["local"]
     assert (entry["type"], entry["command"], entry["args"]) == ("stdio", "npx", ["-y", "srv"])
 
 
-def test_it_skips_disabled_and_invisible_servers_in_the_config(user_client, user):
+def test_it_skips_disabled_and_invisible_servers_in_the_config(user_api, user):
     agent = AgentFactory(owner=user)
     McpServerFactory(name="Off", is_enabled=False)
     McpServerFactory(name="Hidden", scope="private_user", owner=UserFactory())
-    assert user_client.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()["mcpServers"] == {}
+    assert user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()["mcpServers"] == {}
 
 
-def test_it_audits_each_config_read(user_client, user):
+def test_it_audits_each_config_read(user_api, user):
     agent = AgentFactory(owner=user)
     McpServerFactory(name="S", auth_type="bearer", auth_secret="tok")
-    user_client.get(f"/api/v1/agents/{agent.pk}/mcp-config")
-    user_client.get(f"/api/v1/agents/{agent.pk}/mcp-config")
+    user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config")
+    user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config")
     events = AuditEvent.objects.filter(
         action=AuditEvent.Action.SECRET_READ, entity_id=str(agent.pk)
     )
@@ -190,26 +186,26 @@ def test_it_audits_each_config_read(user_client, user):
     assert "tok" not in str(events.first().changes["mcp_config"])
 
 
-def test_it_hides_another_users_agent_config(user_client):
-    assert user_client.get(f"/api/v1/agents/{AgentFactory().pk}/mcp-config").status_code == 404
+def test_it_hides_another_users_agent_config(user_api):
+    assert user_api.get(f"/api/v1/agents/{AgentFactory().pk}/mcp-config").status_code == 404
 
 
 # --- tool names -------------------------------------------------------------------------
 
 
-def test_it_names_tools_in_both_conventions(user_client, user):
+def test_it_names_tools_in_both_conventions(user_api, user):
     agent = AgentFactory(owner=user)
     McpServerFactory(name="My Server!", alias="mine", tools=[{"name": "search"}])
-    tools = user_client.get(f"/api/v1/agents/{agent.pk}/tools").json()["tools"]
+    tools = user_api.get(f"/api/v1/agents/{agent.pk}/tools").json()["tools"]
     assert tools[0]["mcp_name"] == "mcp__my_server___search"
     assert tools[0]["alias_name"] == "mine_search"
 
 
-def test_it_reports_tool_name_collisions(user_client, user):
+def test_it_reports_tool_name_collisions(user_api, user):
     agent = AgentFactory(owner=user)
     a = McpServerFactory(name="My Server", alias="a", tools=[{"name": "go"}])
     b = McpServerFactory(name="my-server", alias="b", tools=[{"name": "go"}])
-    body = user_client.get(f"/api/v1/agents/{agent.pk}/tools").json()
+    body = user_api.get(f"/api/v1/agents/{agent.pk}/tools").json()
     assert len(body["tools"]) == 2
     [collision] = body["collisions"]
     assert collision["name"] == "mcp__my_server__go"

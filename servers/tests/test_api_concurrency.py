@@ -8,8 +8,6 @@ from audit.models import AuditEvent
 from servers.models import McpServer
 from tests.factories import AdminFactory, McpServerFactory
 
-pytest_plugins = ["tests.api_fixtures"]
-
 IS_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 WRITERS = 20
 

@@ -7,8 +7,6 @@ from servers import services
 from servers.models import McpServer
 from tests.factories import GroupFactory, McpServerFactory, UserFactory
 
-pytest_plugins = ["tests.api_fixtures"]
-
 pytestmark = pytest.mark.django_db
 
 SECRET = "s3cret-upstream-token"
@@ -21,18 +19,18 @@ def _create_body(**extra):
 # --- list -----------------------------------------------------------------------------
 
 
-def test_it_lists_servers_with_pagination(user_client):
+def test_it_lists_servers_with_pagination(user_api):
     McpServerFactory.create_batch(3)
-    response = user_client.get("/api/v1/servers?per_page=2&page=2")
+    response = user_api.get("/api/v1/servers?per_page=2&page=2")
     assert response.status_code == 200
     body = response.json()
     assert body["pagination"] == {"total": 3, "page": 2, "per_page": 2, "total_pages": 2}
     assert len(body["servers"]) == 1
 
 
-def test_it_lists_the_documented_item_fields(user_client):
+def test_it_lists_the_documented_item_fields(user_api):
     server = McpServerFactory(tags=["geo"])
-    item = user_client.get("/api/v1/servers").json()["servers"][0]
+    item = user_api.get("/api/v1/servers").json()["servers"][0]
     assert item["id"] == str(server.pk)
     assert item["server_name"] == server.name
     assert item["proxy_pass_url"] == item["url"] == server.url
@@ -53,92 +51,91 @@ def test_it_lists_the_documented_item_fields(user_client):
         ("page=x", "page"),
     ],
 )
-def test_it_rejects_out_of_range_paging(user_client, query, message):
-    response = user_client.get(f"/api/v1/servers?{query}")
+def test_it_rejects_out_of_range_paging(user_api, query, message):
+    response = user_api.get(f"/api/v1/servers?{query}")
     assert response.status_code == 400
     assert response.json()["error"] == "validation_error"
     assert response.json()["message"].startswith(message)
 
 
-def test_it_filters_by_query_on_name(user_client):
+def test_it_filters_by_query_on_name(user_api):
     McpServerFactory(name="Weather")
     McpServerFactory(name="Calendar")
     names = [
-        s["server_name"] for s in user_client.get("/api/v1/servers?query=weath").json()["servers"]
+        s["server_name"] for s in user_api.get("/api/v1/servers?query=weath").json()["servers"]
     ]
     assert names == ["Weather"]
 
 
-def test_it_filters_by_query_on_description(user_client):
+def test_it_filters_by_query_on_description(user_api):
     McpServerFactory(name="A", description="forecasts")
     McpServerFactory(name="B")
     names = [
-        s["server_name"]
-        for s in user_client.get("/api/v1/servers?query=forecast").json()["servers"]
+        s["server_name"] for s in user_api.get("/api/v1/servers?query=forecast").json()["servers"]
     ]
     assert names == ["A"]
 
 
-def test_it_filters_by_query_on_tags(user_client):
+def test_it_filters_by_query_on_tags(user_api):
     McpServerFactory(name="A", tags=["finance"])
     McpServerFactory(name="B", tags=["geo"])
     names = [
-        s["server_name"] for s in user_client.get("/api/v1/servers?query=financ").json()["servers"]
+        s["server_name"] for s in user_api.get("/api/v1/servers?query=financ").json()["servers"]
     ]
     assert names == ["A"]
 
 
-def test_it_filters_by_scope(user_client, user):
+def test_it_filters_by_scope(user_api, user):
     McpServerFactory(name="A")
     McpServerFactory(name="B", scope=McpServer.Scope.PRIVATE_USER, owner=user)
     names = [
         s["server_name"]
-        for s in user_client.get("/api/v1/servers?scope=private_user").json()["servers"]
+        for s in user_api.get("/api/v1/servers?scope=private_user").json()["servers"]
     ]
     assert names == ["B"]
 
 
-def test_it_filters_by_status(user_client):
+def test_it_filters_by_status(user_api):
     McpServerFactory(name="A")
     McpServerFactory(name="B", status=McpServer.Status.ERROR)
     names = [
-        s["server_name"] for s in user_client.get("/api/v1/servers?status=error").json()["servers"]
+        s["server_name"] for s in user_api.get("/api/v1/servers?status=error").json()["servers"]
     ]
     assert names == ["B"]
 
 
-def test_it_rejects_an_unknown_scope_filter(user_client):
-    response = user_client.get("/api/v1/servers?scope=everyone")
+def test_it_rejects_an_unknown_scope_filter(user_api):
+    response = user_api.get("/api/v1/servers?scope=everyone")
     assert response.status_code == 400
     assert "scope" in response.json()["fields"]
 
 
 @pytest.mark.parametrize("per_page", [5, 50])
 def test_it_lists_in_a_constant_number_of_queries(
-    admin_client, django_assert_max_num_queries, per_page
+    admin_api, django_assert_max_num_queries, per_page
 ):
     McpServerFactory.create_batch(per_page)
     with django_assert_max_num_queries(3):  # user, count, page
-        response = admin_client.get(f"/api/v1/servers?per_page={per_page}")
+        response = admin_api.get(f"/api/v1/servers?per_page={per_page}")
     assert len(response.json()["servers"]) == per_page
 
 
 @pytest.mark.parametrize("per_page", [5, 50])
 def test_it_lists_for_a_user_in_a_constant_number_of_queries(
-    user_client, django_assert_max_num_queries, per_page
+    user_api, django_assert_max_num_queries, per_page
 ):
     McpServerFactory.create_batch(per_page)
     with django_assert_max_num_queries(3):
-        response = user_client.get(f"/api/v1/servers?per_page={per_page}")
+        response = user_api.get(f"/api/v1/servers?per_page={per_page}")
     assert len(response.json()["servers"]) == per_page
 
 
 # --- detail ---------------------------------------------------------------------------
 
 
-def test_it_shows_detail_with_an_etag(user_client):
+def test_it_shows_detail_with_an_etag(user_api):
     server = McpServerFactory()
-    response = user_client.get(f"/api/v1/servers/{server.pk}")
+    response = user_api.get(f"/api/v1/servers/{server.pk}")
     assert response.status_code == 200
     assert response["ETag"] == 'W/"1"'
     body = response.json()
@@ -148,30 +145,30 @@ def test_it_shows_detail_with_an_etag(user_client):
     assert body["is_recently_active"] is False
 
 
-def test_it_shows_the_cached_connection_state(user_client):
+def test_it_shows_the_cached_connection_state(user_api):
     server = McpServerFactory()
     cache.set(services.health_cache_key(server.pk), {"outcome": "ok", "latency_ms": 12})
-    body = user_client.get(f"/api/v1/servers/{server.pk}").json()
+    body = user_api.get(f"/api/v1/servers/{server.pk}").json()
     assert body["connection_state"]["outcome"] == "ok"
 
 
-def test_it_marks_a_server_connected_a_minute_ago_recently_active(user_client):
+def test_it_marks_a_server_connected_a_minute_ago_recently_active(user_api):
     from django.utils import timezone
 
     server = McpServerFactory(last_connected_at=timezone.now() - timezone.timedelta(minutes=1))
-    assert user_client.get(f"/api/v1/servers/{server.pk}").json()["is_recently_active"] is True
+    assert user_api.get(f"/api/v1/servers/{server.pk}").json()["is_recently_active"] is True
 
 
-def test_it_never_returns_secrets(admin_client):
+def test_it_never_returns_secrets(admin_api):
     server = McpServerFactory(
         auth_type="bearer", auth_secret=SECRET, oauth_client_id="cid-secret",
         oauth_client_secret="csecret", oauth_access_token="atoken",
     )  # fmt: skip
     for path in ("", "/tools"):
-        response = admin_client.get(f"/api/v1/servers/{server.pk}{path}")
+        response = admin_api.get(f"/api/v1/servers/{server.pk}{path}")
         for secret in (SECRET, "cid-secret", "csecret", "atoken"):
             assert secret not in response.content.decode()
-    body = admin_client.get(f"/api/v1/servers/{server.pk}").json()
+    body = admin_api.get(f"/api/v1/servers/{server.pk}").json()
     assert body["has_auth_token"] is True
     assert body["has_oauth_client_secret"] is True
     assert body["oauth"]["has_access_token"] is True
@@ -187,29 +184,29 @@ def map_server(**fields) -> McpServer:
     )
 
 
-def test_it_shows_env_and_header_names_with_values_redacted(admin_client):
+def test_it_shows_env_and_header_names_with_values_redacted(admin_api):
     server = map_server()
 
-    body = admin_client.get(f"/api/v1/servers/{server.pk}").json()
+    body = admin_api.get(f"/api/v1/servers/{server.pk}").json()
 
     assert body["env"] == {"GITHUB_TOKEN": "[redacted]"}
     assert body["headers"] == {"X-Api-Key": "[redacted]"}
 
 
-def test_it_never_returns_env_or_header_values(admin_client):
+def test_it_never_returns_env_or_header_values(admin_api):
     server = map_server()
 
     for path in (f"/api/v1/servers/{server.pk}", "/api/v1/servers", "/api/v1/admin/servers"):
-        text = admin_client.get(path).content.decode()
+        text = admin_api.get(path).content.decode()
         assert ENV_VALUE not in text
         assert HEADER_VALUE not in text
 
 
-def test_an_update_sending_back_redacted_values_keeps_them(admin_client):
+def test_an_update_sending_back_redacted_values_keeps_them(admin_api):
     server = map_server()
-    read = admin_client.get(f"/api/v1/servers/{server.pk}").json()
+    read = admin_api.get(f"/api/v1/servers/{server.pk}").json()
 
-    response = admin_client.patch(
+    response = admin_api.patch(
         f"/api/v1/servers/{server.pk}",
         {"env": read["env"], "headers": read["headers"], "version": read["version"]},
         format="json",
@@ -221,10 +218,10 @@ def test_an_update_sending_back_redacted_values_keeps_them(admin_client):
     assert server.headers == {"X-Api-Key": HEADER_VALUE}
 
 
-def test_an_update_replaces_a_new_value_and_removes_an_omitted_name(admin_client):
+def test_an_update_replaces_a_new_value_and_removes_an_omitted_name(admin_api):
     server = McpServerFactory(env={"KEEP": "k-value", "NEW": "old-value", "GONE": "g-value"})
 
-    admin_client.patch(
+    admin_api.patch(
         f"/api/v1/servers/{server.pk}",
         {"env": {"KEEP": "[redacted]", "NEW": "new-value"}, "version": 1},
         format="json",
@@ -234,10 +231,10 @@ def test_an_update_replaces_a_new_value_and_removes_an_omitted_name(admin_client
     assert server.env == {"KEEP": "k-value", "NEW": "new-value"}
 
 
-def test_it_rejects_redacted_for_a_name_with_nothing_stored(admin_client):
+def test_it_rejects_redacted_for_a_name_with_nothing_stored(admin_api):
     server = McpServerFactory(env={"A": "a-value"})
 
-    response = admin_client.patch(
+    response = admin_api.patch(
         f"/api/v1/servers/{server.pk}", {"env": {"B": "[redacted]"}, "version": 1}, format="json"
     )
 
@@ -247,8 +244,8 @@ def test_it_rejects_redacted_for_a_name_with_nothing_stored(admin_client):
     assert server.env == {"A": "a-value"}
 
 
-def test_it_rejects_redacted_values_on_create(admin_client):
-    response = admin_client.post(
+def test_it_rejects_redacted_values_on_create(admin_api):
+    response = admin_api.post(
         "/api/v1/servers", _create_body(headers={"X-Api-Key": "[redacted]"}), format="json"
     )
 
@@ -256,10 +253,10 @@ def test_it_rejects_redacted_values_on_create(admin_client):
     assert "headers" in response.json()["fields"]
 
 
-def test_it_audits_env_and_header_changes_with_values_redacted(admin_client):
+def test_it_audits_env_and_header_changes_with_values_redacted(admin_api):
     server = map_server()
 
-    admin_client.patch(
+    admin_api.patch(
         f"/api/v1/servers/{server.pk}",
         {"env": {"GITHUB_TOKEN": "ghp_rotatedValue"}, "headers": {}, "version": 1},
         format="json",
@@ -272,16 +269,16 @@ def test_it_audits_env_and_header_changes_with_values_redacted(admin_client):
     }
 
 
-def test_audit_rows_never_contain_env_or_header_values(admin_client):
-    response = admin_client.post("/api/v1/servers", _create_body(
+def test_audit_rows_never_contain_env_or_header_values(admin_api):
+    response = admin_api.post("/api/v1/servers", _create_body(
         env={"GITHUB_TOKEN": ENV_VALUE}, headers={"X-Api-Key": HEADER_VALUE},
     ), format="json")  # fmt: skip
     server_id = response.json()["id"]
-    admin_client.patch(
+    admin_api.patch(
         f"/api/v1/servers/{server_id}", {"env": {"GITHUB_TOKEN": "x" + ENV_VALUE}, "version": 1},
         format="json",
     )  # fmt: skip
-    admin_client.delete(f"/api/v1/servers/{server_id}")
+    admin_api.delete(f"/api/v1/servers/{server_id}")
 
     rows = list(AuditEvent.objects.filter(entity_id=server_id).values_list("changes", flat=True))
     assert len(rows) == 3
@@ -289,8 +286,8 @@ def test_audit_rows_never_contain_env_or_header_values(admin_client):
     assert HEADER_VALUE not in str(rows)
 
 
-def test_it_returns_404_for_an_unknown_server(user_client):
-    response = user_client.get("/api/v1/servers/999999")
+def test_it_returns_404_for_an_unknown_server(user_api):
+    response = user_api.get("/api/v1/servers/999999")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
 
@@ -298,8 +295,8 @@ def test_it_returns_404_for_an_unknown_server(user_client):
 # --- create ---------------------------------------------------------------------------
 
 
-def test_it_creates_a_private_server_for_a_user(user_client, user):
-    response = user_client.post("/api/v1/servers", _create_body(), format="json")
+def test_it_creates_a_private_server_for_a_user(user_api, user):
+    response = user_api.post("/api/v1/servers", _create_body(), format="json")
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["version"] == 1
@@ -317,10 +314,10 @@ def test_it_creates_a_private_server_for_a_user(user_client, user):
     assert McpServer.objects.get(pk=body["id"]).owner == user
 
 
-def test_it_accepts_the_nested_api_key_authentication(user_client):
+def test_it_accepts_the_nested_api_key_authentication(user_api):
     auth = {"type": "apiKey", "key": SECRET, "headerName": "X-Api-Key", "prefix": "Key "}
     body = _create_body(connection_details={"authentication": auth})
-    response = user_client.post("/api/v1/servers", body, format="json")
+    response = user_api.post("/api/v1/servers", body, format="json")
     assert response.status_code == 201, response.json()
     server = McpServer.objects.get(pk=response.json()["id"])
     assert (server.auth_type, server.header_name, server.prefix) == ("api_key", "X-Api-Key", "Key ")
@@ -328,20 +325,20 @@ def test_it_accepts_the_nested_api_key_authentication(user_client):
     assert SECRET not in response.content.decode()
 
 
-def test_it_accepts_flat_bearer_and_oauth_fields(admin_client):
+def test_it_accepts_flat_bearer_and_oauth_fields(admin_api):
     body = _create_body(
         auth_type="oauth",
         oauth={"client_id": "cid", "client_secret": "cs", "token_url": "https://a/t"},
     )
-    response = admin_client.post("/api/v1/servers", body, format="json")
+    response = admin_api.post("/api/v1/servers", body, format="json")
     assert response.status_code == 201, response.json()
     server = McpServer.objects.get(pk=response.json()["id"])
     assert server.oauth_client_secret.reveal() == "cs"
     assert server.oauth_token_url == "https://a/t"
 
 
-def test_it_audits_a_create_with_secrets_redacted(user_client):
-    response = user_client.post(
+def test_it_audits_a_create_with_secrets_redacted(user_api):
+    response = user_api.post(
         "/api/v1/servers", _create_body(auth_type="bearer", auth_token=SECRET), format="json"
     )
     event = AuditEvent.objects.get(entity_type="mcpserver", entity_id=response.json()["id"])
@@ -350,8 +347,8 @@ def test_it_audits_a_create_with_secrets_redacted(user_client):
     assert SECRET not in str(event.changes)
 
 
-def test_it_rejects_a_server_without_url(user_client):
-    response = user_client.post("/api/v1/servers", {"server_name": "X"}, format="json")
+def test_it_rejects_a_server_without_url(user_api):
+    response = user_api.post("/api/v1/servers", {"server_name": "X"}, format="json")
     assert response.status_code == 400
     assert response.json()["error"] == "validation_error"
     assert "url" in response.json()["fields"]
@@ -367,53 +364,51 @@ def test_it_rejects_a_server_without_url(user_client):
         {"server_name": ["X"], "url": "https://x.example.com"},
     ],
 )
-def test_it_rejects_wrong_types_and_unknown_enums(user_client, body):
-    response = user_client.post("/api/v1/servers", body, format="json")
+def test_it_rejects_wrong_types_and_unknown_enums(user_api, body):
+    response = user_api.post("/api/v1/servers", body, format="json")
     assert response.status_code == 400
     assert "fields" in response.json()
 
 
-def test_it_rejects_malformed_json(user_client):
-    response = user_client.post("/api/v1/servers", "{nope", content_type="application/json")
+def test_it_rejects_malformed_json(user_api):
+    response = user_api.post("/api/v1/servers", "{nope", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"] == "parse_error"
 
 
 @override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1024)
-def test_it_rejects_an_oversized_body(user_client):
-    response = user_client.post(
-        "/api/v1/servers", _create_body(description="x" * 5000), format="json"
-    )
+def test_it_rejects_an_oversized_body(user_api):
+    response = user_api.post("/api/v1/servers", _create_body(description="x" * 5000), format="json")
     assert response.status_code == 413
     assert response.json()["error"] == "payload_too_large"
 
 
-def test_it_answers_unknown_api_paths_with_json(user_client):
-    response = user_client.get("/api/v1/nothing-here")
+def test_it_answers_unknown_api_paths_with_json(user_api):
+    response = user_api.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
 
 
-def test_it_forbids_users_creating_stdio_servers(user_client):
+def test_it_forbids_users_creating_stdio_servers(user_api):
     body = {"server_name": "Shell", "transport": "stdio", "command": "/bin/sh"}
-    response = user_client.post("/api/v1/servers", body, format="json")
+    response = user_api.post("/api/v1/servers", body, format="json")
     assert response.status_code == 403
     assert response.json()["error"] == "forbidden"
 
 
-def test_it_lets_admins_create_stdio_servers(admin_client):
+def test_it_lets_admins_create_stdio_servers(admin_api):
     body = {"server_name": "Shell", "transport": "stdio", "command": "/bin/echo", "args": ["hi"]}
-    assert admin_client.post("/api/v1/servers", body, format="json").status_code == 201
+    assert admin_api.post("/api/v1/servers", body, format="json").status_code == 201
 
 
-def test_it_forbids_users_creating_servers_for_others(user_client):
+def test_it_forbids_users_creating_servers_for_others(user_api):
     other = UserFactory()
-    response = user_client.post("/api/v1/servers", _create_body(user_id=other.pk), format="json")
+    response = user_api.post("/api/v1/servers", _create_body(user_id=other.pk), format="json")
     assert response.status_code == 403
 
 
-def test_it_forbids_users_creating_app_wide_servers(user_client):
-    response = user_client.post("/api/v1/servers", _create_body(scope="shared_app"), format="json")
+def test_it_forbids_users_creating_app_wide_servers(user_api):
+    response = user_api.post("/api/v1/servers", _create_body(scope="shared_app"), format="json")
     assert response.status_code == 403
 
 
@@ -442,9 +437,9 @@ def test_it_accepts_an_admin_browser_session(client, admin):
 # --- update ---------------------------------------------------------------------------
 
 
-def test_it_updates_with_the_current_version(admin_client):
+def test_it_updates_with_the_current_version(admin_api):
     server = McpServerFactory()
-    response = admin_client.patch(
+    response = admin_api.patch(
         f"/api/v1/servers/{server.pk}", {"description": "new", "version": 1}, format="json"
     )
     assert response.status_code == 200, response.json()
@@ -454,9 +449,9 @@ def test_it_updates_with_the_current_version(admin_client):
     assert server.description == "new"
 
 
-def test_it_answers_409_for_a_stale_version(admin_client):
+def test_it_answers_409_for_a_stale_version(admin_api):
     server = McpServerFactory(version=3)
-    response = admin_client.patch(
+    response = admin_api.patch(
         f"/api/v1/servers/{server.pk}", {"description": "x", "version": 2}, format="json"
     )
     assert response.status_code == 409
@@ -466,45 +461,43 @@ def test_it_answers_409_for_a_stale_version(admin_client):
     }  # fmt: skip
 
 
-def test_it_updates_with_a_matching_if_match(admin_client):
+def test_it_updates_with_a_matching_if_match(admin_api):
     server = McpServerFactory()
-    etag = admin_client.get(f"/api/v1/servers/{server.pk}")["ETag"]
-    response = admin_client.patch(
+    etag = admin_api.get(f"/api/v1/servers/{server.pk}")["ETag"]
+    response = admin_api.patch(
         f"/api/v1/servers/{server.pk}", {"description": "n"}, format="json", HTTP_IF_MATCH=etag
     )
     assert response.status_code == 200
 
 
-def test_it_answers_412_for_a_stale_if_match(admin_client):
+def test_it_answers_412_for_a_stale_if_match(admin_api):
     server = McpServerFactory(version=2)
-    response = admin_client.patch(
+    response = admin_api.patch(
         f"/api/v1/servers/{server.pk}", {"description": "n"}, format="json", HTTP_IF_MATCH='W/"1"'
     )
     assert response.status_code == 412
     assert response.json()["error"] == "precondition_failed"
 
 
-def test_it_requires_a_version_or_if_match(admin_client):
+def test_it_requires_a_version_or_if_match(admin_api):
     server = McpServerFactory()
-    response = admin_client.patch(
-        f"/api/v1/servers/{server.pk}", {"description": "n"}, format="json"
-    )
+    response = admin_api.patch(f"/api/v1/servers/{server.pk}", {"description": "n"}, format="json")
     assert response.status_code == 400
     assert "version" in response.json()["fields"]
 
 
-def test_it_rejects_an_invalid_update(admin_client):
+def test_it_rejects_an_invalid_update(admin_api):
     server = McpServerFactory()
-    response = admin_client.patch(
+    response = admin_api.patch(
         f"/api/v1/servers/{server.pk}", {"url": "ftp://x", "version": 1}, format="json"
     )
     assert response.status_code == 400
     assert "url" in response.json()["fields"]
 
 
-def test_it_audits_an_update_with_secrets_redacted(admin_client):
+def test_it_audits_an_update_with_secrets_redacted(admin_api):
     server = McpServerFactory(auth_type="bearer", auth_secret="old-secret")
-    admin_client.patch(
+    admin_api.patch(
         f"/api/v1/servers/{server.pk}", {"auth_token": SECRET, "version": 1}, format="json"
     )
     event = AuditEvent.objects.get(entity_id=str(server.pk), action="update")
@@ -514,15 +507,15 @@ def test_it_audits_an_update_with_secrets_redacted(admin_client):
 # --- delete, toggle, tools, refresh ----------------------------------------------------
 
 
-def test_it_deletes_a_server(admin_client):
+def test_it_deletes_a_server(admin_api):
     server = McpServerFactory()
-    assert admin_client.delete(f"/api/v1/servers/{server.pk}").status_code == 204
+    assert admin_api.delete(f"/api/v1/servers/{server.pk}").status_code == 204
     assert not McpServer.objects.filter(pk=server.pk).exists()
 
 
-def test_it_toggles_a_server(admin_client):
+def test_it_toggles_a_server(admin_api):
     server = McpServerFactory()
-    response = admin_client.post(
+    response = admin_api.post(
         f"/api/v1/servers/{server.pk}/toggle", {"enabled": False}, format="json"
     )
     assert response.status_code == 200
@@ -530,26 +523,26 @@ def test_it_toggles_a_server(admin_client):
     assert set(response.json()) == {"id", "server_name", "path", "enabled", "status", "updated_at"}
 
 
-def test_it_rejects_a_toggle_without_a_boolean(admin_client):
+def test_it_rejects_a_toggle_without_a_boolean(admin_api):
     server = McpServerFactory()
-    response = admin_client.post(
+    response = admin_api.post(
         f"/api/v1/servers/{server.pk}/toggle", {"enabled": "yes"}, format="json"
     )
     assert response.status_code == 400
 
 
-def test_it_lists_a_servers_tools(user_client):
+def test_it_lists_a_servers_tools(user_api):
     server = McpServerFactory()
-    body = user_client.get(f"/api/v1/servers/{server.pk}/tools").json()
+    body = user_api.get(f"/api/v1/servers/{server.pk}/tools").json()
     assert body["num_tools"] == 2
     assert body["cached"] is True
     assert [t["name"] for t in body["tools"]] == ["search", "fetch"]
 
 
-def test_it_refreshes_a_server_through_a_real_health_check(admin_client, sdk_http_url):
+def test_it_refreshes_a_server_through_a_real_health_check(admin_api, sdk_http_url):
     server = McpServerFactory(transport_type="streamable-http", url=sdk_http_url)
 
-    body = admin_client.post(f"/api/v1/servers/{server.pk}/refresh").json()
+    body = admin_api.post(f"/api/v1/servers/{server.pk}/refresh").json()
 
     assert body["outcome"] == "healthy"
     assert body["status"] == "active"
@@ -558,22 +551,22 @@ def test_it_refreshes_a_server_through_a_real_health_check(admin_client, sdk_htt
     assert body["last_checked"] is not None
 
 
-def test_it_reports_an_unreachable_server_on_refresh(admin_client, refused_url):
+def test_it_reports_an_unreachable_server_on_refresh(admin_api, refused_url):
     server = McpServerFactory(transport_type="streamable-http", url=refused_url)
 
-    body = admin_client.post(f"/api/v1/servers/{server.pk}/refresh").json()
+    body = admin_api.post(f"/api/v1/servers/{server.pk}/refresh").json()
 
     assert body["outcome"] == "unreachable"
     assert body["status"] == server.status  # one failure is below the error threshold
 
 
-def test_it_answers_409_when_a_check_is_already_running(admin_client):
+def test_it_answers_409_when_a_check_is_already_running(admin_api):
     from django.utils import timezone
 
     server = McpServerFactory()
     McpServer.objects.filter(pk=server.pk).update(check_claimed_at=timezone.now())
 
-    response = admin_client.post(f"/api/v1/servers/{server.pk}/refresh")
+    response = admin_api.post(f"/api/v1/servers/{server.pk}/refresh")
 
     assert response.status_code == 409
     assert response.json()["error"] == "conflict"

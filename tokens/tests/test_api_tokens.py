@@ -8,8 +8,6 @@ from audit.models import AuditEvent
 from tests.factories import AdminFactory, TokenFactory, UserFactory
 from tokens.models import Token
 
-pytest_plugins = ["tests.api_fixtures"]
-
 pytestmark = pytest.mark.django_db
 
 VALUE = "gho_upstream-secret-value"
@@ -19,98 +17,95 @@ def _store_body(**extra):
     return {"type": "oauth_access", "identifier": "github", "token": VALUE, **extra}
 
 
-def test_it_stores_a_token_without_echoing_it(user_client, user):
-    response = user_client.post("/api/v1/tokens", _store_body(), format="json")
+def test_it_stores_a_token_without_echoing_it(user_api, user):
+    response = user_api.post("/api/v1/tokens", _store_body(), format="json")
     assert response.status_code == 201
     assert VALUE not in response.content.decode()
     assert Token.objects.get(user=user).token.reveal() == VALUE
 
 
-def test_it_audits_a_stored_token_redacted(user_client):
-    user_client.post("/api/v1/tokens", _store_body(), format="json")
+def test_it_audits_a_stored_token_redacted(user_api):
+    user_api.post("/api/v1/tokens", _store_body(), format="json")
     event = AuditEvent.objects.get(action=AuditEvent.Action.TOKEN_STORED)
     assert event.changes["token"]["new"] == "[redacted]"
     assert VALUE not in str(event.changes)
 
 
-def test_it_rejects_an_unknown_token_type(user_client):
-    response = user_client.post("/api/v1/tokens", _store_body(type="password"), format="json")
+def test_it_rejects_an_unknown_token_type(user_api):
+    response = user_api.post("/api/v1/tokens", _store_body(type="password"), format="json")
     assert response.status_code == 400
     assert "type" in response.json()["fields"]
 
 
-def test_it_shows_the_owner_the_decrypted_token(user_client, user):
+def test_it_shows_the_owner_the_decrypted_token(user_api, user):
     token = TokenFactory(user=user, token=VALUE)
-    response = user_client.get(f"/api/v1/tokens/{token.pk}")
+    response = user_api.get(f"/api/v1/tokens/{token.pk}")
     assert response.status_code == 200
     assert response.json()["token"] == VALUE
     assert response["Cache-Control"] == "no-store"
 
 
-def test_it_hides_an_expired_token(user_client, user):
+def test_it_hides_an_expired_token(user_api, user):
     token = TokenFactory(user=user, expires_at=timezone.now() - timedelta(seconds=1))
-    response = user_client.get(f"/api/v1/tokens/{token.pk}")
+    response = user_api.get(f"/api/v1/tokens/{token.pk}")
     assert response.status_code == 404
     assert response.json()["message"] == "Token not found or expired"
 
 
 @pytest.mark.parametrize("method", ["get", "delete"])
-def test_it_hides_another_users_token_even_from_admins(admin_client, method):
+def test_it_hides_another_users_token_even_from_admins(admin_api, method):
     token = TokenFactory(user=UserFactory())
-    assert getattr(admin_client, method)(f"/api/v1/tokens/{token.pk}").status_code == 404
+    assert getattr(admin_api, method)(f"/api/v1/tokens/{token.pk}").status_code == 404
 
 
-def test_it_hides_another_users_token_on_refresh(user_client):
+def test_it_hides_another_users_token_on_refresh(user_api):
     token = TokenFactory()
     body = {"new_access_token": "x", "new_expires_at": None}
     assert (
-        user_client.put(f"/api/v1/tokens/{token.pk}/refresh", body, format="json").status_code
-        == 404
+        user_api.put(f"/api/v1/tokens/{token.pk}/refresh", body, format="json").status_code == 404
     )
 
 
-def test_it_lists_tokens_without_values(user_client, user):
+def test_it_lists_tokens_without_values(user_api, user):
     TokenFactory.create_batch(2, user=user, token=VALUE)
     TokenFactory()
-    response = user_client.get("/api/v1/tokens")
+    response = user_api.get("/api/v1/tokens")
     assert response.json()["pagination"]["total"] == 2
     assert VALUE not in response.content.decode()
 
 
-def test_it_filters_tokens_by_type(user_client, user):
+def test_it_filters_tokens_by_type(user_api, user):
     TokenFactory(user=user, type="api_key")
     TokenFactory(user=user, type="oauth_refresh")
-    tokens = user_client.get("/api/v1/tokens?type=oauth_refresh").json()["tokens"]
+    tokens = user_api.get("/api/v1/tokens?type=oauth_refresh").json()["tokens"]
     assert [t["type"] for t in tokens] == ["oauth_refresh"]
 
 
-def test_it_filters_tokens_by_identifier(user_client, user):
+def test_it_filters_tokens_by_identifier(user_api, user):
     TokenFactory(user=user, identifier="github")
     TokenFactory(user=user, identifier="gitlab")
-    tokens = user_client.get("/api/v1/tokens?identifier=gitlab").json()["tokens"]
+    tokens = user_api.get("/api/v1/tokens?identifier=gitlab").json()["tokens"]
     assert [t["identifier"] for t in tokens] == ["gitlab"]
 
 
-def test_it_caps_per_page_at_100(user_client):
-    assert user_client.get("/api/v1/tokens?per_page=101").status_code == 400
+def test_it_caps_per_page_at_100(user_api):
+    assert user_api.get("/api/v1/tokens?per_page=101").status_code == 400
 
 
 @pytest.mark.parametrize("per_page", [3, 30])
 def test_it_lists_tokens_in_a_constant_number_of_queries(
-    user_client, user, django_assert_max_num_queries, per_page
+    user_api, user, django_assert_max_num_queries, per_page
 ):
     TokenFactory.create_batch(per_page, user=user)
     with django_assert_max_num_queries(3):
-        assert (
-            len(user_client.get(f"/api/v1/tokens?per_page={per_page}").json()["tokens"]) == per_page
-        )
+        assert len(user_api.get(f"/api/v1/tokens?per_page={per_page}").json()["tokens"]) == per_page
 
 
-def test_it_refreshes_a_token(user_client, user):
+def test_it_refreshes_a_token(user_api, user):
     token = TokenFactory(user=user, type="oauth_access", identifier="gh")
     expires = (timezone.now() + timedelta(hours=1)).isoformat()
     body = {"new_access_token": "new-a", "new_expires_at": expires, "new_refresh_token": "new-r"}
-    response = user_client.put(f"/api/v1/tokens/{token.pk}/refresh", body, format="json")
+    response = user_api.put(f"/api/v1/tokens/{token.pk}/refresh", body, format="json")
     assert response.status_code == 200
     token.refresh_from_db()
     assert token.token.reveal() == "new-a"
@@ -119,17 +114,17 @@ def test_it_refreshes_a_token(user_client, user):
     assert "new-a" not in response.content.decode()
 
 
-def test_it_rejects_a_refresh_without_a_token(user_client, user):
+def test_it_rejects_a_refresh_without_a_token(user_api, user):
     token = TokenFactory(user=user)
-    response = user_client.put(
+    response = user_api.put(
         f"/api/v1/tokens/{token.pk}/refresh", {"new_expires_at": None}, format="json"
     )
     assert response.status_code == 400
 
 
-def test_it_deletes_a_token(user_client, user):
+def test_it_deletes_a_token(user_api, user):
     token = TokenFactory(user=user)
-    assert user_client.delete(f"/api/v1/tokens/{token.pk}").status_code == 204
+    assert user_api.delete(f"/api/v1/tokens/{token.pk}").status_code == 204
     assert not Token.objects.exists()
 
 
@@ -176,9 +171,9 @@ def test_it_refreshes_a_jwt(user):
     assert "access" in response.json()
 
 
-def test_it_generates_a_scoped_token_pair(user_client):
+def test_it_generates_a_scoped_token_pair(user_api):
     body = {"requested_scopes": ["read:servers"], "expires_in_hours": 2, "description": "ci"}
-    response = user_client.post("/api/v1/tokens/generate", body, format="json")
+    response = user_api.post("/api/v1/tokens/generate", body, format="json")
     assert response.status_code == 200
     tokens = response.json()["tokens"]
     assert response.json()["success"] is True
@@ -193,9 +188,9 @@ def test_it_generates_a_scoped_token_pair(user_client):
     assert client.post("/api/v1/servers", {}, format="json").status_code == 403
 
 
-def test_it_audits_a_generated_token_without_its_value(user_client):
+def test_it_audits_a_generated_token_without_its_value(user_api):
     body = {"requested_scopes": ["read:servers"], "expires_in_hours": 1}
-    tokens = user_client.post("/api/v1/tokens/generate", body, format="json").json()["tokens"]
+    tokens = user_api.post("/api/v1/tokens/generate", body, format="json").json()["tokens"]
     event = AuditEvent.objects.get(entity_type="jwt")
     assert tokens["access_token"] not in str(event.changes)
 
@@ -209,13 +204,13 @@ def test_it_audits_a_generated_token_without_its_value(user_client):
         {"requested_scopes": [], "expires_in_hours": 1},
     ],
 )
-def test_it_rejects_invalid_generation_requests(user_client, body):
-    assert user_client.post("/api/v1/tokens/generate", body, format="json").status_code == 400
+def test_it_rejects_invalid_generation_requests(user_api, body):
+    assert user_api.post("/api/v1/tokens/generate", body, format="json").status_code == 400
 
 
-def test_it_refuses_to_grant_the_admin_scope_to_users(user_client):
+def test_it_refuses_to_grant_the_admin_scope_to_users(user_api):
     body = {"requested_scopes": ["admin"], "expires_in_hours": 1}
-    assert user_client.post("/api/v1/tokens/generate", body, format="json").status_code == 403
+    assert user_api.post("/api/v1/tokens/generate", body, format="json").status_code == 403
 
 
 def test_it_refuses_to_widen_a_tokens_scopes(make_client, user):
@@ -224,26 +219,25 @@ def test_it_refuses_to_widen_a_tokens_scopes(make_client, user):
     assert client.post("/api/v1/tokens/generate", body, format="json").status_code == 403
 
 
-def test_it_throttles_token_generation(user_client, settings):
+def test_it_throttles_token_generation(user_api, settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"writes": "1000/min", "token_generation": "2/min"},
     }
     body = {"requested_scopes": ["read:servers"], "expires_in_hours": 1}
     codes = [
-        user_client.post("/api/v1/tokens/generate", body, format="json").status_code
-        for _ in range(3)
+        user_api.post("/api/v1/tokens/generate", body, format="json").status_code for _ in range(3)
     ]
     assert codes == [200, 200, 429]
 
 
-def test_it_throttles_writes_with_the_shared_error_body(user_client, settings):
+def test_it_throttles_writes_with_the_shared_error_body(user_api, settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"writes": "1/min", "token_generation": "2/min"},
     }
-    user_client.post("/api/v1/tokens", _store_body(), format="json")
-    response = user_client.post("/api/v1/tokens", _store_body(), format="json")
+    user_api.post("/api/v1/tokens", _store_body(), format="json")
+    response = user_api.post("/api/v1/tokens", _store_body(), format="json")
     assert response.status_code == 429
     assert response.json()["error"] == "throttled"
-    assert user_client.get("/api/v1/tokens").status_code == 200
+    assert user_api.get("/api/v1/tokens").status_code == 200
