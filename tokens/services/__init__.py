@@ -13,7 +13,11 @@ from tokens.services.oauth_refresh import (
     oauth_token_refresh,
     oauth_tokens_refresh_due,
 )
-from tokens.services.oauth_revoke import oauth_credential_delete, tokens_cleanup_expired
+from tokens.services.oauth_revoke import (
+    oauth_credential_delete,
+    oauth_disconnect,
+    tokens_cleanup_expired,
+)
 from tokens.services.store import token_delete, token_renew, token_stats, token_store
 
 __all__ = [
@@ -24,6 +28,7 @@ __all__ = [
     "oauth_client_credentials_fetch",
     "oauth_client_register",
     "oauth_credential_delete",
+    "oauth_disconnect",
     "oauth_discover",
     "oauth_ensure_fresh",
     "oauth_token_refresh",
