@@ -18,7 +18,13 @@ from tokens.services.oauth_revoke import (
     oauth_disconnect,
     tokens_cleanup_expired,
 )
-from tokens.services.store import token_delete, token_renew, token_stats, token_store
+from tokens.services.store import (
+    token_delete,
+    token_renew,
+    token_reveal,
+    token_stats,
+    token_store,
+)
 
 __all__ = [
     "jwt_issue",
@@ -35,6 +41,7 @@ __all__ = [
     "oauth_tokens_refresh_due",
     "token_delete",
     "token_renew",
+    "token_reveal",
     "token_stats",
     "token_store",
     "tokens_cleanup_expired",
