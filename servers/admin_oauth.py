@@ -1,8 +1,8 @@
-"""OAuth discovery action and the "Connect" button for the server admin.
+"""OAuth discovery action and the "Connect" and "Disconnect" buttons for the server admin.
 
 Wire it by mixing OAuthAdminMixin into the McpServer ModelAdmin (before admin.ModelAdmin),
 adding "oauth_discover_action" to `actions` and "oauth_connect_button" to `readonly_fields`
-(and to the fieldsets, if the admin declares them). get_urls() adds the Connect view.
+(and to the fieldsets, if the admin declares them). get_urls() adds the two views.
 """
 
 from django.contrib import admin, messages
@@ -12,6 +12,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.views.decorators.http import require_POST
 
 from mcpcontrol.lib.urlguard import BlockedUrl
 from servers.models import McpServer
@@ -28,7 +30,12 @@ class OAuthAdminMixin:
                 "<int:object_id>/oauth/connect/",
                 self.admin_site.admin_view(self.oauth_connect_view),  # type: ignore[attr-defined]
                 name="servers_mcpserver_oauth_connect",
-            )
+            ),
+            path(
+                "<int:object_id>/oauth/disconnect/",
+                self.admin_site.admin_view(require_POST(self.oauth_disconnect_view)),  # type: ignore[attr-defined]
+                name="servers_mcpserver_oauth_disconnect",
+            ),
         ]
         return extra + super().get_urls()  # type: ignore[misc]
 
@@ -54,7 +61,23 @@ class OAuthAdminMixin:
         label = "Reconnect" if obj.oauth_access_token is not None else "Connect"
         state = "needs re-authorization" if obj.oauth_needs_reauth else ""
         return format_html(
-            '<a class="button" id="oauth-connect" href="{}">{}</a> {}', url, label, state
+            '<a class="button" id="oauth-connect" href="{}">{}</a> {} {}',
+            url,
+            label,
+            self._oauth_disconnect_button(obj),
+            state,
+        )
+
+    def _oauth_disconnect_button(self, obj: McpServer) -> SafeString | str:
+        if obj.oauth_access_token is None and obj.oauth_refresh_token is None:
+            return ""
+        url = reverse("admin:servers_mcpserver_oauth_disconnect", args=[obj.pk])
+        # This renders inside the change form, and forms cannot nest: formaction makes the
+        # button POST that form, CSRF token included, to the disconnect view instead.
+        return format_html(
+            '<button type="submit" class="button" id="oauth-disconnect" formaction="{}" '
+            'formmethod="post" formnovalidate>Disconnect</button>',
+            url,
         )
 
     def oauth_connect_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
@@ -72,3 +95,22 @@ class OAuthAdminMixin:
             self.message_user(request, f"Cannot connect {server.name}: {exc}", messages.ERROR)  # type: ignore[attr-defined]
             return HttpResponseRedirect(change_url)
         return HttpResponseRedirect(url)
+
+    def oauth_disconnect_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Drop the shared grant (revoked upstream, audited) and say so on the change page."""
+        queryset = self.get_queryset(request)  # type: ignore[attr-defined]
+        server = get_object_or_404(queryset, pk=object_id)
+        if not self.has_change_permission(request, server):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        change_url = reverse("admin:servers_mcpserver_change", args=[server.pk])
+        try:
+            revoked = token_services.oauth_disconnect(server=server, actor=request.user)
+        except OAuthError as exc:
+            self.message_user(request, f"Cannot disconnect {server.name}: {exc}", messages.ERROR)  # type: ignore[attr-defined]
+            return HttpResponseRedirect(change_url)
+        text = f"Disconnected {server.name}."
+        if not revoked:
+            text += " The authorization server could not be told; the grant is deleted here."
+        level = messages.SUCCESS if revoked else messages.WARNING
+        self.message_user(request, text, level)  # type: ignore[attr-defined]
+        return HttpResponseRedirect(change_url)

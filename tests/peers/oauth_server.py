@@ -6,7 +6,8 @@ credentials grant, so the token route adds it in front of the SDK handler. The u
 part is automatic: /authorize approves at once (or denies when told to) and redirects.
 
 Fault injection is the real server misbehaving: `fail_status` makes the token endpoint
-answer that status, `token_delay` makes it slow.
+answer that status, `token_delay` makes it slow. PeerOptions changes where the peers publish
+their metadata, so each discovery fallback meets a real server that lacks the other forms.
 """
 
 import asyncio
@@ -18,10 +19,12 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import uvicorn
 from mcp.server.auth.handlers.token import TokenHandler
+from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware
 from mcp.server.auth.middleware.client_auth import AuthenticationError, ClientAuthenticator
 from mcp.server.auth.provider import (
     AccessToken,
@@ -39,9 +42,30 @@ from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SCOPE = "mcp"
+RFC8414_PATH = "/.well-known/oauth-authorization-server"
+RFC9728_PATH = "/.well-known/oauth-protected-resource"
+
+
+@dataclass(frozen=True)
+class PeerOptions:
+    """Where the peers publish their metadata. The defaults are the SDK's (every hint given).
+
+    challenge_metadata: the 401's WWW-Authenticate names resource_metadata (RFC 9728 5.1).
+    resource_metadata_at: "path" serves it at RFC9728_PATH + "/mcp" (RFC 9728 3.1), "root"
+        only at RFC9728_PATH, as servers that predate the path-suffixed form do.
+    server_metadata: "oauth" is RFC 8414 metadata only; "openid" is OpenID discovery only.
+    issuer_path: a path on the issuer ("/tenant"); its endpoints then live under it.
+    """
+
+    access_ttl: int = 3600
+    challenge_metadata: bool = True
+    resource_metadata_at: Literal["path", "root"] = "path"
+    server_metadata: Literal["oauth", "openid"] = "oauth"
+    issuer_path: str = ""
 
 
 @dataclass
@@ -217,14 +241,32 @@ def _token_route(provider: MemoryProvider) -> Route:
     return Route("/token", endpoint=token, methods=["POST"])
 
 
-def authorization_app(provider: MemoryProvider, issuer: str) -> Starlette:
+def _metadata_path(issuer: str, kind: str) -> str:
+    path = urlsplit(issuer).path.rstrip("/")
+    if kind == "openid":
+        return f"{path}/.well-known/openid-configuration"  # OpenID Connect Discovery 4: appended
+    return f"{RFC8414_PATH}{path}"  # RFC 8414 3.1: inserted between host and path
+
+
+def authorization_app(
+    provider: MemoryProvider, issuer: str, *, server_metadata: str = "oauth"
+) -> Starlette:
+    """The SDK's routes, with the metadata moved to where `server_metadata` says and the
+    endpoints mounted under the issuer's path (the SDK assumes an issuer without one)."""
     routes = create_auth_routes(
         provider,
         AnyHttpUrl(issuer),
         client_registration_options=ClientRegistrationOptions(enabled=True, valid_scopes=[SCOPE]),
         revocation_options=RevocationOptions(enabled=True),
     )
-    return Starlette(routes=[_token_route(provider), *routes])
+    sdk_metadata = next(r for r in routes if isinstance(r, Route) and r.path == RFC8414_PATH)
+    metadata = Route(
+        _metadata_path(issuer, server_metadata), sdk_metadata.endpoint, methods=["GET"]
+    )
+    endpoints = [_token_route(provider), *(r for r in routes if r is not sdk_metadata)]
+    path = urlsplit(issuer).path.rstrip("/")
+    mounted: list[BaseRoute] = [Mount(path, routes=endpoints)] if path else list(endpoints)
+    return Starlette(routes=[metadata, *mounted])
 
 
 class _Verifier:
@@ -235,7 +277,9 @@ class _Verifier:
         return await self.provider.load_access_token(token)
 
 
-def protected_mcp_app(provider: MemoryProvider, issuer: str, base_url: str) -> Starlette:
+def protected_mcp_app(
+    provider: MemoryProvider, issuer: str, base_url: str, *, options: PeerOptions = PeerOptions()
+) -> Starlette:
     """An MCP server (streamable HTTP at /mcp) that accepts only the provider's tokens."""
     server = MCPServer(
         name="protected",
@@ -253,7 +297,35 @@ def protected_mcp_app(provider: MemoryProvider, issuer: str, base_url: str) -> S
         """Echo the text back."""
         return text
 
-    return server.streamable_http_app(stateless_http=True, json_response=True)
+    app = server.streamable_http_app(stateless_http=True, json_response=True)
+    routes = app.router.routes
+    for index, route in enumerate(routes):
+        if not isinstance(route, Route):
+            continue
+        if isinstance(route.endpoint, RequireAuthMiddleware) and not options.challenge_metadata:
+            route.endpoint.resource_metadata_url = None  # a bare `Bearer error=...` challenge
+        if route.path == f"{RFC9728_PATH}/mcp" and options.resource_metadata_at == "root":
+            routes[index] = Route(RFC9728_PATH, route.endpoint, methods=["GET"])
+    return app
+
+
+def _recording(app: ASGIApp, hits: list[tuple[str, str, int]]) -> ASGIApp:
+    """Note (method, URL, status) of every request, so tests see which fallback was taken."""
+
+    async def recorded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        host, port = scope["server"]
+        url = f"http://{host}:{port}{scope['path']}"
+
+        async def send_noting_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                hits.append((scope["method"], url, message["status"]))
+            await send(message)
+
+        await app(scope, receive, send_noting_status)
+
+    return recorded
 
 
 def _bound_socket() -> socket.socket:
@@ -285,19 +357,29 @@ def _serve(app: Any, sock: socket.socket) -> Iterator[None]:
 @dataclass
 class OAuthPeers:
     provider: MemoryProvider
-    issuer: str
+    issuer: str  # with options.issuer_path appended
     mcp_url: str
+    as_origin: str = ""
+    hits: list[tuple[str, str, int]] = field(default_factory=list)  # (method, URL, status)
 
 
 @contextmanager
-def run_oauth_peers(*, access_ttl: int = 3600) -> Iterator[OAuthPeers]:
+def run_oauth_peers(options: PeerOptions = PeerOptions()) -> Iterator[OAuthPeers]:
     """Start the authorization server and the protected MCP server on ephemeral ports."""
     as_sock, rs_sock = _bound_socket(), _bound_socket()
-    issuer = f"http://127.0.0.1:{as_sock.getsockname()[1]}"
+    as_origin = f"http://127.0.0.1:{as_sock.getsockname()[1]}"
+    issuer = f"{as_origin}{options.issuer_path}"
     rs_base = f"http://127.0.0.1:{rs_sock.getsockname()[1]}"
-    provider = MemoryProvider(access_ttl=access_ttl)
+    peers = OAuthPeers(
+        provider=MemoryProvider(access_ttl=options.access_ttl),
+        issuer=issuer,
+        mcp_url=f"{rs_base}/mcp",
+        as_origin=as_origin,
+    )
+    as_app = authorization_app(peers.provider, issuer, server_metadata=options.server_metadata)
+    rs_app = protected_mcp_app(peers.provider, issuer, rs_base, options=options)
     with (
-        _serve(authorization_app(provider, issuer), as_sock),
-        _serve(protected_mcp_app(provider, issuer, rs_base), rs_sock),
+        _serve(_recording(as_app, peers.hits), as_sock),
+        _serve(_recording(rs_app, peers.hits), rs_sock),
     ):
-        yield OAuthPeers(provider=provider, issuer=issuer, mcp_url=f"{rs_base}/mcp")
+        yield peers

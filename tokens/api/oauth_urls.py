@@ -13,4 +13,9 @@ urlpatterns = [
         oauth_views.OAuthStartView.as_view(),
         name="server-oauth-start",
     ),
+    path(
+        "servers/<int:pk>/oauth/disconnect",
+        oauth_views.OAuthDisconnectView.as_view(),
+        name="server-oauth-disconnect",
+    ),
 ]

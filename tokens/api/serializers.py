@@ -34,7 +34,8 @@ class TokenSerializer(serializers.ModelSerializer):
 
 
 class TokenDetailSerializer(TokenSerializer):
-    """For the owner only: the decrypted token value."""
+    """For the owner only: the decrypted token value. It comes in the context as
+    "token_value" from services.token_reveal, so that every read of it is audited."""
 
     token = serializers.SerializerMethodField()
 
@@ -42,7 +43,7 @@ class TokenDetailSerializer(TokenSerializer):
         fields = (*TokenSerializer.Meta.fields, "token")
 
     def get_token(self, token: Token) -> str:
-        return token.token.reveal() if token.token is not None else ""
+        return str(self.context["token_value"])
 
 
 class TokenWriteSerializer(serializers.Serializer):

@@ -65,9 +65,10 @@ class TokenViewSet(viewsets.GenericViewSet):
 
     @extend_schema(responses={200: TokenDetailSerializer})
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(
-            TokenDetailSerializer(self.get_live()).data, headers={"Cache-Control": "no-store"}
-        )
+        token = self.get_live()
+        value = services.token_reveal(actor=request.user, token=token)
+        data = TokenDetailSerializer(token, context={"token_value": value}).data
+        return Response(data, headers={"Cache-Control": "no-store"})
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str) -> Response:

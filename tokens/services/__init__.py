@@ -13,8 +13,18 @@ from tokens.services.oauth_refresh import (
     oauth_token_refresh,
     oauth_tokens_refresh_due,
 )
-from tokens.services.oauth_revoke import oauth_credential_delete, tokens_cleanup_expired
-from tokens.services.store import token_delete, token_renew, token_stats, token_store
+from tokens.services.oauth_revoke import (
+    oauth_credential_delete,
+    oauth_disconnect,
+    tokens_cleanup_expired,
+)
+from tokens.services.store import (
+    token_delete,
+    token_renew,
+    token_reveal,
+    token_stats,
+    token_store,
+)
 
 __all__ = [
     "jwt_issue",
@@ -24,12 +34,14 @@ __all__ = [
     "oauth_client_credentials_fetch",
     "oauth_client_register",
     "oauth_credential_delete",
+    "oauth_disconnect",
     "oauth_discover",
     "oauth_ensure_fresh",
     "oauth_token_refresh",
     "oauth_tokens_refresh_due",
     "token_delete",
     "token_renew",
+    "token_reveal",
     "token_stats",
     "token_store",
     "tokens_cleanup_expired",

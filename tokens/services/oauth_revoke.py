@@ -1,4 +1,5 @@
-"""Ending upstream OAuth grants: delete and revoke one (RFC 7009), clean up expired Token rows."""
+"""Ending upstream OAuth grants: delete and revoke one (RFC 7009), disconnect one on request,
+clean up expired Token rows."""
 
 import logging
 from typing import Any
@@ -8,7 +9,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import audit_event_create
-from servers.models import AgentConnection, McpServer
+from servers.models import Agent, AgentConnection, McpServer
 from tokens import oauth
 from tokens.models import Token
 from tokens.services.oauth_grants import _CONNECTION, _SERVER, _client_auth, _token_rows
@@ -36,8 +37,11 @@ def _revoke_quietly(server: McpServer, tokens: list[tuple[str, str]]) -> bool:
 
 def oauth_credential_delete(
     *, server: McpServer, connection: AgentConnection | None = None, actor: Any = None
-) -> None:
-    """Delete a grant (shared or one agent's): revoke it upstream, clear it, drop Token rows."""
+) -> bool:
+    """Delete a grant (shared or one agent's): revoke it upstream, clear it, drop Token rows.
+
+    Return whether the upstream revocation succeeded; the grant is deleted either way.
+    """
     slot, row = (_SERVER, server) if connection is None else (_CONNECTION, connection)
     secrets_ = [
         (getattr(row, slot.refresh), "refresh_token"),
@@ -58,6 +62,27 @@ def oauth_credential_delete(
         )
     for field in (slot.access, slot.refresh, slot.expires, slot.claimed):
         setattr(row, field, None)
+    return revoked
+
+
+def oauth_disconnect(*, server: McpServer, agent: Agent | None = None, actor: Any = None) -> bool:
+    """Drop the grant a user asked to drop: the shared one, or `agent`'s in per_agent mode.
+
+    Return whether the upstream revocation succeeded. Raise OAuthError invalid_request when
+    mode and agent do not match, and not_connected when there is no grant to drop, so the
+    caller is told instead of getting a success that revoked nothing.
+    """
+    per_agent = server.credential_mode == McpServer.CredentialMode.PER_AGENT
+    if per_agent != (agent is not None):
+        need = "an agent_id (per_agent mode)" if per_agent else "no agent_id (shared mode)"
+        raise oauth.OAuthError("invalid_request", f"{server.name} needs {need}")
+    connection = (
+        AgentConnection.objects.filter(agent=agent, server=server).first() if per_agent else None
+    )
+    slot, row = (_CONNECTION, connection) if per_agent else (_SERVER, server)
+    if row is None or (getattr(row, slot.access) is None and getattr(row, slot.refresh) is None):
+        raise oauth.OAuthError("not_connected", f"{server.name} has no OAuth grant to drop.")
+    return oauth_credential_delete(server=server, connection=connection, actor=actor)
 
 
 def tokens_cleanup_expired() -> int:

@@ -1,4 +1,5 @@
-"""Storing, renewing and deleting a user's tokens; every event audited without the secret."""
+"""Storing, reading, renewing and deleting a user's tokens; every event audited without the
+secret."""
 
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,13 @@ def token_store(
         row.save()
         _audit(AuditEvent.Action.TOKEN_STORED, row, actor, identifier=identifier)
     return row
+
+
+def token_reveal(*, actor: Any, token: Token) -> str:
+    """The stored token's plaintext, for its owner. Reading a secret is audited like writing
+    one: the row comes first, so a value is never handed out unrecorded."""
+    _audit(AuditEvent.Action.SECRET_READ, token, actor)
+    return token.token.reveal() if token.token is not None else ""
 
 
 def token_renew(

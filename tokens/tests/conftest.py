@@ -16,13 +16,15 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from mcpcontrol.celery import app as celery_app
 from servers.models import McpServer
-from tests.peers.oauth_server import OAuthPeers, run_oauth_peers
+from tests.peers.oauth_server import OAuthPeers, PeerOptions, run_oauth_peers
 from tokens import services
 
 
 @pytest.fixture
-def peers() -> Iterator[OAuthPeers]:
-    with run_oauth_peers() as running:
+def peers(request: pytest.FixtureRequest) -> Iterator[OAuthPeers]:
+    """The peers; a test picks other metadata layouts with
+    @pytest.mark.parametrize("peers", [PeerOptions(...)], indirect=True)."""
+    with run_oauth_peers(getattr(request, "param", PeerOptions())) as running:
         yield running
 
 

@@ -45,6 +45,26 @@ def test_it_shows_the_owner_the_decrypted_token(user_api, user):
     assert response["Cache-Control"] == "no-store"
 
 
+def test_it_audits_each_read_of_a_tokens_value_without_the_value(user_api, user):
+    token = TokenFactory(user=user, token=VALUE)
+
+    user_api.get(f"/api/v1/tokens/{token.pk}")
+    user_api.get(f"/api/v1/tokens/{token.pk}")
+
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.SECRET_READ)
+    assert events.count() == 2
+    event = events.first()
+    assert (event.entity_type, event.entity_id, event.actor) == ("token", str(token.pk), user)
+    assert VALUE not in str(event.changes)
+    assert VALUE not in event.entity_repr
+
+
+def test_it_does_not_audit_a_read_it_refuses(user_api, user):
+    token = TokenFactory(user=user, expires_at=timezone.now() - timedelta(seconds=1))
+    user_api.get(f"/api/v1/tokens/{token.pk}")
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.SECRET_READ).exists()
+
+
 def test_it_hides_an_expired_token(user_api, user):
     token = TokenFactory(user=user, expires_at=timezone.now() - timedelta(seconds=1))
     response = user_api.get(f"/api/v1/tokens/{token.pk}")
