@@ -18,7 +18,7 @@ import anyio
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
@@ -27,6 +27,7 @@ from audit.services import AuditEntry, audit_events_create_many
 from mcpcontrol.lib.urlguard import BlockedUrl, check_url
 from servers.credentials import MissingCredential, credential_headers
 from servers.mcp_client import Outcome, ProbeResult, SharedPool, Target, probe
+from servers.mcp_client.probe import CLOSE_GRACE
 from servers.models import McpServer
 
 logger = logging.getLogger(__name__)
@@ -370,19 +371,60 @@ def server_check(*, server_id: int) -> CheckResult | None:
     return checks[0] if checks else None
 
 
-def servers_check_all(*, concurrency: int, progress: Progress | None = None) -> dict[str, Any]:
-    """Check every enabled server; return a summary (counts by outcome, time taken)."""
+def servers_check_batch(
+    *, server_ids: list[int], concurrency: int, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Check the given servers; return a summary (counts by outcome, time taken)."""
     started = time.monotonic()
-    ids = list(McpServer.objects.enabled().order_by("id").values_list("id", flat=True))
-    checks = servers_check(server_ids=ids, concurrency=concurrency, progress=progress)
-    outcomes = Counter(c.outcome for c in checks)
+    checks = servers_check(server_ids=server_ids, concurrency=concurrency, progress=progress)
     summary = {
-        "servers": len(ids),
+        "servers": len(server_ids),
         "checked": len(checks),
-        "skipped": len(ids) - len(checks),
-        "outcomes": dict(outcomes),
+        "skipped": len(server_ids) - len(checks),
+        "outcomes": dict(Counter(c.outcome for c in checks)),
         "tools_changed": sum(c.tools_changed for c in checks),
         "seconds": round(time.monotonic() - started, 3),
     }
     logger.info("health sweep: %s", summary)
+    return summary
+
+
+def servers_check_all(*, concurrency: int, progress: Progress | None = None) -> dict[str, Any]:
+    """Check every enabled server in this process; return a summary (see servers_check_batch)."""
+    ids = list(McpServer.objects.enabled().order_by("id").values_list("id", flat=True))
+    return servers_check_batch(server_ids=ids, concurrency=concurrency, progress=progress)
+
+
+def sweep_batch_size(*, concurrency: int, time_limit: float) -> int:
+    """How many servers one batch may hold so that it ends within `time_limit` seconds even
+    if every server in it hangs to the end of its timeouts.
+
+    Such a batch runs in rounds of `concurrency` sessions, each as long as the slowest
+    server's handshake + listing timeouts + close grace; at most one claimed chunk per batch.
+    """
+    worst_ms = McpServer.objects.enabled().aggregate(
+        worst=Max(F("init_timeout_ms") + F("timeout_ms"))
+    )["worst"]
+    worst = (worst_ms or 0) / 1000 + CLOSE_GRACE
+    if worst > time_limit:
+        # Even one round may overrun: the soft time limit then releases the claims.
+        logger.warning("a server's timeouts (%.0f s) exceed a batch's %.0f s", worst, time_limit)
+    return concurrency * max(1, min(CHUNK_ROUNDS, int(time_limit // worst)))
+
+
+def servers_sweep_enqueue(
+    *, concurrency: int, time_limit: float, queue: str | None = None
+) -> dict[str, Any]:
+    """Fan a sweep of every enabled server out into refresh_batch tasks on `queue`, each small
+    enough (sweep_batch_size) to end within `time_limit` even if all of its servers hang."""
+    from servers.tasks import refresh_batch as refresh_batch_task  # the tasks import us
+
+    ids = list(McpServer.objects.enabled().order_by("id").values_list("id", flat=True))
+    size = sweep_batch_size(concurrency=concurrency, time_limit=time_limit)
+    batches = [ids[start : start + size] for start in range(0, len(ids), size)]
+    for batch in batches:
+        # Not on_commit: we only read, there is nothing a batch must wait for.
+        refresh_batch_task.apply_async((batch,), queue=queue)
+    summary = {"servers": len(ids), "batches": len(batches), "batch_size": size}
+    logger.info("health sweep enqueued: %s", summary)
     return summary
