@@ -1,12 +1,13 @@
 """Writing audit events. Called by other apps' services inside their own transaction."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 
-from audit.context import current_request
+from audit.context import RequestContext, current_request
 from audit.models import AuditEvent
 
 REDACTED = "[redacted]"
@@ -46,6 +47,38 @@ def redacted_changes(
     return changes
 
 
+@dataclass(frozen=True, kw_only=True)
+class AuditEntry:
+    """One event to record with audit_events_create_many: audit_event_create's arguments."""
+
+    action: str
+    target: models.Model | None = None
+    entity_type: str = ""
+    entity_id: str = ""
+    actor: AbstractBaseUser | AnonymousUser | None = None
+    changes: Mapping[str, Any] | None = None
+
+
+def _event(entry: AuditEntry, context: RequestContext) -> AuditEvent:
+    """The unsaved row: `target` fills entity type/id/repr; anonymous actors count as system."""
+    target, actor = entry.target, entry.actor
+    entity_type, entity_id = entry.entity_type, entry.entity_id
+    if target is not None:
+        entity_type = entity_type or target._meta.model_name or ""
+        entity_id = entity_id or str(target.pk)
+    real_actor = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    return AuditEvent(
+        action=entry.action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        entity_repr=str(target)[:200] if target is not None else "",
+        actor=real_actor,
+        changes=dict(entry.changes or {}),
+        request_ip=context.ip,
+        request_id=context.request_id,
+    )
+
+
 def audit_event_create(
     *,
     action: str,
@@ -56,18 +89,20 @@ def audit_event_create(
     changes: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
     """Record one event. `target` fills entity type/id/repr; anonymous actors count as system."""
-    if target is not None:
-        entity_type = entity_type or target._meta.model_name or ""
-        entity_id = entity_id or str(target.pk)
+    entry = AuditEntry(
+        action=action, target=target, entity_type=entity_type, entity_id=entity_id,
+        actor=actor, changes=changes,
+    )  # fmt: skip
+    event = _event(entry, current_request.get())
+    event.save()
+    return event
+
+
+def audit_events_create_many(*, entries: Sequence[AuditEntry]) -> list[AuditEvent]:
+    """Record several events with one INSERT, in order, each filled like audit_event_create.
+
+    For a batch of changes written in one transaction (a health sweep's chunk): one round
+    trip instead of one per event.
+    """
     context = current_request.get()
-    real_actor = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-    return AuditEvent.objects.create(
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        entity_repr=str(target)[:200] if target is not None else "",
-        actor=real_actor,
-        changes=dict(changes or {}),
-        request_ip=context.ip,
-        request_id=context.request_id,
-    )
+    return AuditEvent.objects.bulk_create([_event(entry, context) for entry in entries])

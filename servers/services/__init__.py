@@ -25,6 +25,9 @@ from servers.services.health import (
     server_health_state,
     servers_check,
     servers_check_all,
+    servers_check_batch,
+    servers_sweep_enqueue,
+    sweep_batch_size,
 )
 from servers.services.registry import (
     RUNTIME_FIELDS,
@@ -74,7 +77,10 @@ __all__ = [
     "server_update",
     "servers_check",
     "servers_check_all",
+    "servers_check_batch",
     "servers_export",
     "servers_seed",
+    "servers_sweep_enqueue",
+    "sweep_batch_size",
     "tool_names",
 ]

@@ -18,15 +18,16 @@ import anyio
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from audit.models import AuditEvent
-from audit.services import audit_event_create
+from audit.services import AuditEntry, audit_events_create_many
 from mcpcontrol.lib.urlguard import BlockedUrl, check_url
 from servers.credentials import MissingCredential, credential_headers
 from servers.mcp_client import Outcome, ProbeResult, SharedPool, Target, probe
+from servers.mcp_client.probe import CLOSE_GRACE
 from servers.models import McpServer
 
 logger = logging.getLogger(__name__)
@@ -185,17 +186,19 @@ def tools_diff(*, old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[
     return diff if any(diff.values()) else {}
 
 
-def _write(server: McpServer, claimed_at: datetime, updates: dict[str, Any]) -> bool:
-    # Guarded by our claim: if the lease expired and another worker took over, we lose quietly.
-    written = McpServer.objects.filter(id=server.id, check_claimed_at=claimed_at).update(**updates)
-    return written == 1
+@dataclass(kw_only=True)
+class _Write:
+    """What one check wants stored: the row's new columns and the audit entries for them."""
+
+    check: CheckResult
+    updates: dict[str, Any] = field(default_factory=dict)
+    entries: list[AuditEntry] = field(default_factory=list)
 
 
-def _audit_status(server: McpServer, new_status: str) -> None:
-    audit_event_create(
+def _status_entry(server: McpServer, new_status: str) -> AuditEntry:
+    return AuditEntry(
         action=AuditEvent.Action.STATUS_CHANGED,
         target=server,
-        actor=None,
         changes={"status": {"old": server.status, "new": new_status}},
     )
 
@@ -218,51 +221,39 @@ def _success_updates(server: McpServer, result: ProbeResult, now: datetime) -> d
     return updates
 
 
-def _record_success(
-    server: McpServer, result: ProbeResult, claimed_at: datetime, now: datetime
-) -> CheckResult:
+def _plan_success(server: McpServer, result: ProbeResult, now: datetime) -> _Write:
     tools = result.tools or []
     diff = tools_diff(old=server.tools, new=tools)
-    updates = _success_updates(server, result, now)
+    write = _Write(
+        check=_check_result(server, result, tools_changed=bool(diff)),
+        updates=_success_updates(server, result, now),
+    )
     if diff:
-        updates.update(tools=tools, tools_last_synced_at=now, last_checked_at=now)
-    check = _check_result(server, result, tools_changed=bool(diff))
-    if updates:
-        with transaction.atomic():
-            if _write(server, claimed_at, updates):
-                check.db_writes = sorted(updates)
-                if diff:
-                    audit_event_create(
-                        action=AuditEvent.Action.TOOLS_CHANGED, target=server, actor=None,
-                        changes=diff,
-                    )  # fmt: skip
-                if updates.get("status", server.status) != server.status:
-                    _audit_status(server, McpServer.Status.ACTIVE)
-    check.status = updates.get("status", server.status)
-    return check
+        write.updates.update(tools=tools, tools_last_synced_at=now, last_checked_at=now)
+        write.entries.append(
+            AuditEntry(action=AuditEvent.Action.TOOLS_CHANGED, target=server, changes=diff)
+        )
+    write.check.status = write.updates.get("status", server.status)
+    if write.check.status != server.status:
+        write.entries.append(_status_entry(server, write.check.status))
+    return write
 
 
-def _record_failure(
-    server: McpServer, result: ProbeResult, claimed_at: datetime, now: datetime
-) -> CheckResult:
+def _plan_failure(server: McpServer, result: ProbeResult, now: datetime) -> _Write:
     failures = server.consecutive_failures + 1
     threshold = settings.MCPCONTROL_HEALTH_FAILURE_THRESHOLD
-    updates: dict[str, Any] = {
+    write = _Write(check=_check_result(server, result, tools_changed=False))
+    write.updates = {
         "consecutive_failures": failures,
         "last_error_at": now,
         "last_checked_at": now,
         "error_message": f"{result.outcome}: {result.message}"[:ERROR_MESSAGE_MAX],
     }
     if failures >= threshold and server.status != McpServer.Status.ERROR:
-        updates["status"] = McpServer.Status.ERROR
-    check = _check_result(server, result, tools_changed=False)
-    with transaction.atomic():
-        if _write(server, claimed_at, updates):
-            check.db_writes = sorted(updates)
-            if "status" in updates:
-                _audit_status(server, McpServer.Status.ERROR)
-    check.status = updates.get("status", server.status)
-    return check
+        write.updates["status"] = McpServer.Status.ERROR
+        write.entries.append(_status_entry(server, McpServer.Status.ERROR))
+    write.check.status = write.updates.get("status", server.status)
+    return write
 
 
 def _check_result(server: McpServer, result: ProbeResult, *, tools_changed: bool) -> CheckResult:
@@ -294,21 +285,43 @@ def _cache_state(result: ProbeResult, previous: dict[str, Any], now: datetime) -
     }
 
 
-def _record(
-    server: McpServer, result: ProbeResult, claimed_at: datetime, now: datetime
-) -> CheckResult:
+def _plan(server: McpServer, result: ProbeResult, now: datetime) -> _Write:
     if result.outcome == Outcome.HEALTHY:
-        return _record_success(server, result, claimed_at, now)
-    if result.outcome == Outcome.DISABLED:
-        return _check_result(server, result, tools_changed=False)  # not the server's fault
-    return _record_failure(server, result, claimed_at, now)
+        return _plan_success(server, result, now)
+    if result.outcome == Outcome.DISABLED:  # not the server's fault: nothing to record
+        return _Write(check=_check_result(server, result, tools_changed=False))
+    return _plan_failure(server, result, now)
+
+
+def _save(writes: list[_Write], *, claimed_at: datetime) -> None:
+    """Store a chunk's changes in one transaction: a conditional UPDATE per changed server,
+    then one INSERT of the audit events of the updates that applied. A cold sweep thus
+    commits once per chunk instead of once per server, and each audit row still commits
+    with the change it describes."""
+    pending = sorted((w for w in writes if w.updates), key=lambda w: w.check.server_id)
+    if not pending:
+        return  # a steady chunk opens no transaction at all
+    entries: list[AuditEntry] = []
+    with transaction.atomic():
+        for write in pending:  # in id order, so writers of the same rows can't deadlock
+            # Guarded by our claim: if the lease expired and another worker took over, we
+            # lose quietly, and so do the audit events of this write.
+            guarded = McpServer.objects.filter(
+                id=write.check.server_id, check_claimed_at=claimed_at
+            )
+            if guarded.update(**write.updates) == 1:
+                write.check.db_writes = sorted(write.updates)
+                entries += write.entries
+        if entries:
+            audit_events_create_many(entries=entries)
 
 
 def _check_claimed(
     servers: list[McpServer], *, claimed_at: datetime, concurrency: int, progress: Progress | None
 ) -> list[CheckResult]:
     """Steps: 1. read the previous states in one cache round trip; 2. build targets (or
-    immediate refusals); 3. probe concurrently; 4. record each result; 5. cache the states."""
+    immediate refusals); 3. probe concurrently; 4. store what changed, in one transaction;
+    5. cache the states."""
     previous = cache.get_many([health_cache_key(s.id) for s in servers])
     prepared = {
         s.id: _target_for(s, legacy=_spoke_legacy(previous.get(health_cache_key(s.id)) or {}))
@@ -317,15 +330,16 @@ def _check_claimed(
     targets = {sid: t for sid, t in prepared.items() if isinstance(t, Target)}
     probed = anyio.run(lambda: _probe_all(targets, concurrency=concurrency, progress=progress))
     now = timezone.now()
-    checks, states = [], {}
+    writes, states = [], {}
     for server in servers:
         outcome = probed.get(server.id) or prepared[server.id]
         assert isinstance(outcome, ProbeResult)
-        checks.append(_record(server, outcome, claimed_at, now))
+        writes.append(_plan(server, outcome, now))
         key = health_cache_key(server.id)
         states[key] = _cache_state(outcome, previous.get(key) or {}, now)
+    _save(writes, claimed_at=claimed_at)
     cache.set_many(states, timeout=CACHE_TTL_SECONDS)
-    return checks
+    return [write.check for write in writes]
 
 
 def servers_check(
@@ -357,19 +371,60 @@ def server_check(*, server_id: int) -> CheckResult | None:
     return checks[0] if checks else None
 
 
-def servers_check_all(*, concurrency: int, progress: Progress | None = None) -> dict[str, Any]:
-    """Check every enabled server; return a summary (counts by outcome, time taken)."""
+def servers_check_batch(
+    *, server_ids: list[int], concurrency: int, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Check the given servers; return a summary (counts by outcome, time taken)."""
     started = time.monotonic()
-    ids = list(McpServer.objects.enabled().order_by("id").values_list("id", flat=True))
-    checks = servers_check(server_ids=ids, concurrency=concurrency, progress=progress)
-    outcomes = Counter(c.outcome for c in checks)
+    checks = servers_check(server_ids=server_ids, concurrency=concurrency, progress=progress)
     summary = {
-        "servers": len(ids),
+        "servers": len(server_ids),
         "checked": len(checks),
-        "skipped": len(ids) - len(checks),
-        "outcomes": dict(outcomes),
+        "skipped": len(server_ids) - len(checks),
+        "outcomes": dict(Counter(c.outcome for c in checks)),
         "tools_changed": sum(c.tools_changed for c in checks),
         "seconds": round(time.monotonic() - started, 3),
     }
     logger.info("health sweep: %s", summary)
+    return summary
+
+
+def servers_check_all(*, concurrency: int, progress: Progress | None = None) -> dict[str, Any]:
+    """Check every enabled server in this process; return a summary (see servers_check_batch)."""
+    ids = list(McpServer.objects.enabled().order_by("id").values_list("id", flat=True))
+    return servers_check_batch(server_ids=ids, concurrency=concurrency, progress=progress)
+
+
+def sweep_batch_size(*, concurrency: int, time_limit: float) -> int:
+    """How many servers one batch may hold so that it ends within `time_limit` seconds even
+    if every server in it hangs to the end of its timeouts.
+
+    Such a batch runs in rounds of `concurrency` sessions, each as long as the slowest
+    server's handshake + listing timeouts + close grace; at most one claimed chunk per batch.
+    """
+    worst_ms = McpServer.objects.enabled().aggregate(
+        worst=Max(F("init_timeout_ms") + F("timeout_ms"))
+    )["worst"]
+    worst = (worst_ms or 0) / 1000 + CLOSE_GRACE
+    if worst > time_limit:
+        # Even one round may overrun: the soft time limit then releases the claims.
+        logger.warning("a server's timeouts (%.0f s) exceed a batch's %.0f s", worst, time_limit)
+    return concurrency * max(1, min(CHUNK_ROUNDS, int(time_limit // worst)))
+
+
+def servers_sweep_enqueue(
+    *, concurrency: int, time_limit: float, queue: str | None = None
+) -> dict[str, Any]:
+    """Fan a sweep of every enabled server out into refresh_batch tasks on `queue`, each small
+    enough (sweep_batch_size) to end within `time_limit` even if all of its servers hang."""
+    from servers.tasks import refresh_batch as refresh_batch_task  # the tasks import us
+
+    ids = list(McpServer.objects.enabled().order_by("id").values_list("id", flat=True))
+    size = sweep_batch_size(concurrency=concurrency, time_limit=time_limit)
+    batches = [ids[start : start + size] for start in range(0, len(ids), size)]
+    for batch in batches:
+        # Not on_commit: we only read, there is nothing a batch must wait for.
+        refresh_batch_task.apply_async((batch,), queue=queue)
+    summary = {"servers": len(ids), "batches": len(batches), "batch_size": size}
+    logger.info("health sweep enqueued: %s", summary)
     return summary

@@ -1,6 +1,5 @@
 """server_check against real peers: one MCP session per check, distinct outcomes."""
 
-import os
 import time
 from pathlib import Path
 
@@ -173,22 +172,40 @@ def test_it_reports_a_missing_command_as_unreachable(make_server) -> None:
     assert "/no/such/mcp-server" in result.message
 
 
-def _pid_alive(pid: int) -> bool:
+def _process_state(pid: int) -> str:
+    """The /proc state letter ("Z" for a zombie), or "gone" once nothing is left of it."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
 
 
-def test_it_reaps_a_hung_stdio_server(make_server, tmp_path: Path) -> None:
-    pid_file = tmp_path / "pid"
-    server = make_server(**stdio_fields("hang_peer.py", str(pid_file)), init_timeout_ms=1000)
+def _wait_gone(pid: int, seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    while (state := _process_state(pid)) != "gone" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return state
+
+
+def test_it_kills_a_hung_stdio_server_and_its_child_within_the_timeout(
+    make_server, tmp_path: Path
+) -> None:
+    pid_file, child_file = tmp_path / "pid", tmp_path / "child"
+    server = make_server(
+        **stdio_fields("hang_peer.py", str(pid_file), str(child_file)),
+        init_timeout_ms=1000, timeout_ms=1000,
+    )  # fmt: skip
+    started = time.monotonic()
 
     result = check(server)
 
     assert result.outcome == "timeout"
-    assert not _pid_alive(int(pid_file.read_text()))
+    assert time.monotonic() - started < 1.0 * 1.2
+    assert _process_state(int(pid_file.read_text())) == "gone"  # killed and reaped by us
+    child = int(child_file.read_text())
+    assert _process_state(child) in {"gone", "Z"}  # killed with its group, right away
+    # Orphaned when its parent died, so init reaps it (this sandbox's init polls every ~2 s).
+    assert _wait_gone(child, seconds=10) == "gone"
 
 
 def test_it_captures_stderr_when_configured(make_server, tmp_path: Path) -> None:

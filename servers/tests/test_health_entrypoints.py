@@ -1,5 +1,6 @@
 """Tasks, the check_servers command and the admin mixin all run the health service."""
 
+from collections.abc import Iterator
 from io import StringIO
 
 import pytest
@@ -9,7 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import RequestFactory
 
-from servers import tasks
+from mcpcontrol.celery import app
+from servers import services, tasks
 from servers.admin_health import HealthAdminMixin
 from servers.models import McpServer
 
@@ -32,10 +34,44 @@ def test_it_checks_one_server_from_the_task(make_server, sdk_http_url) -> None:
     assert tasks.refresh_server(server.id) == "healthy"
 
 
-def test_it_summarises_the_sweep_from_the_task(make_server, sdk_http_url) -> None:
-    make_server(transport_type=HTTP, url=sdk_http_url)
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Run enqueued tasks inline: never send them to a broker other test runs consume."""
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
 
-    assert tasks.refresh_all()["outcomes"] == {"healthy": 1}
+
+def test_it_fans_the_sweep_out_into_batches(
+    make_server, sdk_http_url, settings, eager_tasks
+) -> None:
+    settings.MCPCONTROL_HEALTH_CONCURRENCY = 1
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 14  # a 7 s budget: one hung server (1 + 1 + 5 s)
+    servers = [
+        make_server(transport_type=HTTP, url=sdk_http_url, init_timeout_ms=1000, timeout_ms=1000)
+        for _ in range(3)
+    ]
+
+    assert tasks.refresh_all() == {"servers": 3, "batches": 3, "batch_size": 1}
+    assert {services.server_health_state(server=s)["outcome"] for s in servers} == {"healthy"}
+
+
+def test_it_sizes_a_batch_to_end_in_time_even_if_every_server_hangs(make_server) -> None:
+    make_server(init_timeout_ms=10_000, timeout_ms=5_000)  # 20 s with the close grace
+    make_server(init_timeout_ms=1_000, timeout_ms=1_000)
+
+    sizes = [services.sweep_batch_size(concurrency=10, time_limit=t) for t in (150, 45, 10)]
+
+    assert sizes == [40, 20, 10]  # 4 rounds at most (one chunk), 2 rounds, 1 round at least
+
+
+def test_it_checks_a_batch_from_the_task(make_server, sdk_http_url, refused_url) -> None:
+    ids = [make_server(transport_type=HTTP, url=url).id for url in (sdk_http_url, refused_url)]
+
+    summary = tasks.refresh_batch(ids)
+
+    assert summary["outcomes"] == {"healthy": 1, "unreachable": 1}
 
 
 def test_it_prints_a_table_of_outcomes(make_server, sdk_http_url, refused_url) -> None:

@@ -1,6 +1,7 @@
 """What a check writes: cache always, database only on meaningful events, audit on changes."""
 
 import json
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -108,6 +109,47 @@ def test_it_writes_only_the_claim_for_a_steady_healthy_server(make_server, sdk_h
 
     assert result is not None and result.outcome == "healthy"
     assert len(counter.writes) == 2  # claim + release, nothing about the server itself
+
+
+def test_it_stores_a_chunks_changes_in_one_transaction(make_server, sdk_http_url) -> None:
+    servers = [make_server(transport_type=HTTP, url=sdk_http_url) for _ in range(3)]
+    counter = WriteCounter()
+
+    with connection.execute_wrapper(counter):
+        checks = services.servers_check(server_ids=[s.id for s in servers], concurrency=3)
+
+    verbs = [sql.split()[0].upper() for sql in counter.writes]
+    assert all(c.tools_changed and c.db_writes for c in checks)
+    assert verbs.count("UPDATE") == 1 + 3 + 1  # claim, one guarded write per server, release
+    assert verbs.count("INSERT") == 1  # the 6 audit events (tools + status per server)
+    assert verbs.count("SAVEPOINT") + verbs.count("BEGIN") == 1  # one transaction
+    assert AuditEvent.objects.count() == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_drops_the_write_and_its_audit_when_the_claim_was_lost(
+    make_server, sdk_http_url
+) -> None:
+    server = make_server(transport_type=HTTP, url=sdk_http_url)
+
+    def take_over(done: int, total: int) -> None:
+        # Between the probe and the write, as when our lease expired and another worker
+        # claimed the server; from another thread since this one runs the event loop.
+        def claim() -> None:
+            McpServer.objects.filter(id=server.id).update(check_claimed_at=timezone.now())
+            connection.close()
+
+        thread = threading.Thread(target=claim)
+        thread.start()
+        thread.join()
+
+    checks = services.servers_check(server_ids=[server.id], concurrency=1, progress=take_over)
+
+    assert checks[0].outcome == "healthy" and checks[0].db_writes == []
+    server.refresh_from_db()
+    assert (server.tools, server.last_checked_at) == ([], None)
+    assert server.check_claimed_at is not None  # the other worker's claim, left alone
+    assert not AuditEvent.objects.exists()
 
 
 def test_it_keeps_the_detailed_outcome_in_the_cache(make_server, not_mcp_url) -> None:

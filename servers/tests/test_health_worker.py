@@ -1,4 +1,8 @@
-"""End to end: a real Celery worker process runs refresh_all against Redis and the test DB."""
+"""End to end: a real Celery worker process runs refresh_all against Redis and the test DB.
+
+refresh_all fans out into refresh_batch tasks on its own queue; the worker's settings make
+the 4 servers 2 batches, so the worker runs the sweep and both batches.
+"""
 
 import os
 import subprocess
@@ -33,7 +37,13 @@ def _database_url() -> str:
 
 
 def _start_worker(queue: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": settings.REDIS_URL}
+    env = {
+        **os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": settings.REDIS_URL,
+        # 2 at a time, and a 10 s batch budget: one round of servers that could hang
+        # 2 + 2 s plus the close grace, so a batch holds 2 servers.
+        "MCPCONTROL_HEALTH_CONCURRENCY": "2", "CELERY_TASK_SOFT_TIME_LIMIT": "20",
+        "CELERY_TASK_TIME_LIMIT": "30",
+    }  # fmt: skip
     celery = str(Path(sys.executable).with_name("celery"))
     args = [celery, "-A", "mcpcontrol", "worker", "-Q", queue, "--pool=solo", "-l", "WARNING",
             "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
@@ -56,7 +66,9 @@ def test_it_refreshes_all_servers_in_a_worker(sdk_http_url, refused_url) -> None
     if not getattr(settings, "REDIS_URL", ""):
         pytest.skip("REDIS_URL is not set: no broker for a real worker")
     servers = [
-        McpServer.objects.create(name=f"w{i}", alias=f"w{i}", url=url, init_timeout_ms=5000)
+        McpServer.objects.create(
+            name=f"w{i}", alias=f"w{i}", url=url, init_timeout_ms=2000, timeout_ms=2000
+        )
         for i, url in enumerate([sdk_http_url, sdk_http_url, sdk_http_url, refused_url])
     ]
     queue = f"health-e2e-{uuid.uuid4().hex}"  # our own queue: never steal others' tasks
@@ -71,3 +83,4 @@ def test_it_refreshes_all_servers_in_a_worker(sdk_http_url, refused_url) -> None
     assert statuses == {"w0": "active", "w1": "active", "w2": "active", "w3": "inactive"}
     assert McpServer.objects.get(name="w0").num_tools == 3
     assert McpServer.objects.get(name="w3").error_message.startswith("unreachable")
+    assert not McpServer.objects.filter(check_claimed_at__isnull=False).exists()
