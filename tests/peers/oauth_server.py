@@ -66,6 +66,8 @@ class PeerOptions:
     resource_metadata_at: Literal["path", "root"] = "path"
     server_metadata: Literal["oauth", "openid"] = "oauth"
     issuer_path: str = ""
+    # A metadata document naming another issuer than the one it was fetched for (mix-up).
+    advertised_issuer: str = ""
 
 
 @dataclass
@@ -248,8 +250,26 @@ def _metadata_path(issuer: str, kind: str) -> str:
     return f"{RFC8414_PATH}{path}"  # RFC 8414 3.1: inserted between host and path
 
 
+def _advertising(issuer: str, advertised: str) -> Any:
+    """A metadata endpoint whose document names `advertised` instead of its own issuer."""
+
+    async def metadata(request: Request) -> Response:
+        return JSONResponse({
+            "issuer": advertised,
+            "authorization_endpoint": f"{issuer}/authorize",
+            "token_endpoint": f"{issuer}/token",
+            "response_types_supported": ["code"],
+        })  # fmt: skip
+
+    return metadata
+
+
 def authorization_app(
-    provider: MemoryProvider, issuer: str, *, server_metadata: str = "oauth"
+    provider: MemoryProvider,
+    issuer: str,
+    *,
+    server_metadata: str = "oauth",
+    advertised_issuer: str = "",
 ) -> Starlette:
     """The SDK's routes, with the metadata moved to where `server_metadata` says and the
     endpoints mounted under the issuer's path (the SDK assumes an issuer without one)."""
@@ -260,9 +280,10 @@ def authorization_app(
         revocation_options=RevocationOptions(enabled=True),
     )
     sdk_metadata = next(r for r in routes if isinstance(r, Route) and r.path == RFC8414_PATH)
-    metadata = Route(
-        _metadata_path(issuer, server_metadata), sdk_metadata.endpoint, methods=["GET"]
-    )
+    endpoint = sdk_metadata.endpoint
+    if advertised_issuer:
+        endpoint = _advertising(issuer, advertised_issuer)
+    metadata = Route(_metadata_path(issuer, server_metadata), endpoint, methods=["GET"])
     endpoints = [_token_route(provider), *(r for r in routes if r is not sdk_metadata)]
     path = urlsplit(issuer).path.rstrip("/")
     mounted: list[BaseRoute] = [Mount(path, routes=endpoints)] if path else list(endpoints)
@@ -376,7 +397,12 @@ def run_oauth_peers(options: PeerOptions = PeerOptions()) -> Iterator[OAuthPeers
         mcp_url=f"{rs_base}/mcp",
         as_origin=as_origin,
     )
-    as_app = authorization_app(peers.provider, issuer, server_metadata=options.server_metadata)
+    as_app = authorization_app(
+        peers.provider,
+        issuer,
+        server_metadata=options.server_metadata,
+        advertised_issuer=options.advertised_issuer,
+    )
     rs_app = protected_mcp_app(peers.provider, issuer, rs_base, options=options)
     with (
         _serve(_recording(as_app, peers.hits), as_sock),

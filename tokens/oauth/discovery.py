@@ -110,8 +110,23 @@ def _server_metadata(client: httpx.Client, issuer: str) -> dict[str, Any]:
     for url in _issuer_metadata_urls(issuer):
         body = _get_json(client, url)
         if body and body.get("token_endpoint"):
+            _check_issuer(body, issuer)
             return body
     raise OAuthError("discovery_failed", f"no authorization server metadata found for {issuer}")
+
+
+def _check_issuer(metadata: dict[str, Any], issuer: str) -> None:
+    """RFC 8414 3.3: the document must name the issuer it was fetched for.
+
+    Otherwise one authorization server could pose as another (a mix-up attack) and
+    collect codes or tokens meant for it.
+    """
+    named = str(metadata.get("issuer") or "")
+    if named.rstrip("/") != issuer.rstrip("/"):
+        raise OAuthError(
+            "discovery_failed",
+            f"authorization server metadata names issuer {named or '(none)'}, not {issuer}",
+        )
 
 
 def discover(server_url: str) -> Discovery:

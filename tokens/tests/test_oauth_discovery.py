@@ -15,6 +15,7 @@ from servers.credentials import credential_headers
 from servers.models import McpServer
 from tests.peers.oauth_server import OAuthPeers, PeerOptions
 from tokens import services
+from tokens.oauth.errors import OAuthError
 from tokens.tests.conftest import connect, list_tool_names
 
 
@@ -101,3 +102,13 @@ def test_it_connects_when_every_hint_is_missing(oauth_server, peers, admin_user:
     assert response.status_code == 200, response.content
     server = McpServer.objects.get(pk=oauth_server.pk)
     assert list_tool_names(server.url, credential_headers(server=server)) == ["echo"]
+
+
+@_peers(advertised_issuer="https://other-issuer.example.com")
+@pytest.mark.django_db
+def test_it_refuses_metadata_that_names_another_issuer(oauth_server, peers):
+    with pytest.raises(OAuthError) as caught:
+        services.oauth_discover(server=oauth_server)
+
+    assert "other-issuer.example.com" in str(caught.value)
+    assert McpServer.objects.get(pk=oauth_server.pk).oauth_token_url == ""
