@@ -99,13 +99,27 @@ def _transport(
     return streamable_http_client(target.url, http_client=http)
 
 
+def _without_nul(value: Any) -> Any:
+    """The value with NUL characters removed: PostgreSQL's jsonb cannot store them, and one
+    server's odd tool description must not fail the writes of every check beside it."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 async def _list_tools(client: Client) -> list[dict[str, Any]]:
     tools: list[dict[str, Any]] = []
     cursor: str | None = None
     for _ in range(MAX_TOOL_PAGES):
         page = await client.list_tools(cursor=cursor)
         tools.extend(
-            {"name": t.name, "description": t.description or "", "inputSchema": t.input_schema}
+            _without_nul(
+                {"name": t.name, "description": t.description or "", "inputSchema": t.input_schema}
+            )
             for t in page.tools
         )
         cursor = page.next_cursor

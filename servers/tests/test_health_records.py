@@ -186,3 +186,19 @@ def test_it_checks_every_enabled_server(make_server, sdk_http_url, refused_url) 
 
     assert summary["checked"] == 2
     assert summary["outcomes"] == {"healthy": 1, "unreachable": 1}
+
+
+def test_it_stores_a_tool_list_with_nul_characters_without_them(
+    make_server, changing_http_url, tools_file: Path
+) -> None:
+    tools_file.write_text(json.dumps([
+        {"name": "odd", "description": "a\u0000b", "inputSchema": {"type": "object", "title": "t\u0000"}},
+    ]))  # fmt: skip
+    server = make_server(transport_type=HTTP, url=changing_http_url)
+
+    result = services.server_check(server_id=server.id)
+
+    assert result is not None and result.outcome == "healthy"
+    stored = McpServer.objects.get(pk=server.id).tools
+    assert stored[0]["description"] == "ab"
+    assert stored[0]["inputSchema"]["title"] == "t"
