@@ -14,6 +14,7 @@ from django.contrib.auth.models import Group
 from rest_framework import serializers
 
 from audit.services import REDACTED
+from mcpcontrol.api.validators import reject_nul
 from servers.models import Agent, McpServer
 
 MAX_INT = 2**31 - 1
@@ -50,19 +51,6 @@ OAUTH_FIELDS = {
     "revocation_url": "oauth_revocation_url", "redirect_uri": "oauth_redirect_uri",
     "grant_type": "oauth_grant_type", "issuer": "oauth_issuer",
 }  # fmt: skip
-
-
-def _no_nul(value: Any) -> None:
-    """PostgreSQL cannot store NUL in text or jsonb: reject it here instead of a 500."""
-    if isinstance(value, str) and "\x00" in value:
-        raise serializers.ValidationError("Null characters are not allowed.")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
-    elif isinstance(value, list):
-        for item in value:
-            _no_nul(item)
 
 
 def _text(max_length: int = 2000, **kwargs: Any) -> serializers.CharField:
@@ -143,8 +131,8 @@ class McpServerWriteSerializer(serializers.Serializer):
     startup = serializers.BooleanField(required=False)
     chat_menu = serializers.BooleanField(required=False)
     server_instructions = _text(10000)
-    custom_user_vars = serializers.DictField(required=False, validators=[_no_nul])
-    mcp_options = serializers.DictField(required=False, validators=[_no_nul])
+    custom_user_vars = serializers.DictField(required=False, validators=[reject_nul])
+    mcp_options = serializers.DictField(required=False, validators=[reject_nul])
     enabled = serializers.BooleanField(required=False)
     auth_type = serializers.ChoiceField(choices=McpServer.AuthType.choices, required=False)
     auth_token = _secret()

@@ -1,23 +1,10 @@
 """Shapes of /api/v1/tokens. The token value appears only in TokenDetailSerializer."""
 
-from typing import Any
-
 from rest_framework import serializers
 
 from mcpcontrol.api.permissions import ALL_SCOPES
+from mcpcontrol.api.validators import reject_nul
 from tokens.models import Token
-
-
-def _no_nul(value: Any) -> None:
-    if isinstance(value, str) and "\x00" in value:
-        raise serializers.ValidationError("Null characters are not allowed.")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
-    elif isinstance(value, list):
-        for item in value:
-            _no_nul(item)
 
 
 class TokenSerializer(serializers.ModelSerializer):
@@ -51,7 +38,7 @@ class TokenWriteSerializer(serializers.Serializer):
     identifier = serializers.CharField(max_length=255)
     token = serializers.CharField(max_length=20000, write_only=True, trim_whitespace=False)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
-    metadata = serializers.DictField(required=False, validators=[_no_nul])
+    metadata = serializers.DictField(required=False, validators=[reject_nul])
     email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
 
 
