@@ -3,7 +3,10 @@
 Fixed test keys make secrets reproducible and keep tests from writing a dev key.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 # Set before Django reads settings. Test-only keys: never valid anywhere else.
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
@@ -13,4 +16,7 @@ os.environ.setdefault(
 )
 os.environ.setdefault("MCPCONTROL_ALLOW_STDIO", "1")
 os.environ.setdefault("MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS", "1")
-os.environ.setdefault("MCPCONTROL_RUN_DIR", "/tmp/mcpcontrol-test-run")
+# One run folder (file cache, broker) per test session, so parallel suites never share state.
+_run_dir = tempfile.mkdtemp(prefix="mcpcontrol-test-run-")
+atexit.register(shutil.rmtree, _run_dir, ignore_errors=True)
+os.environ.setdefault("MCPCONTROL_RUN_DIR", _run_dir)

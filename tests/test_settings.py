@@ -19,7 +19,7 @@ def start(**env: str) -> subprocess.CompletedProcess:
     }
     base.update({"DJANGO_SECRET_KEY": "s" * 50, "MCPCONTROL_ENCRYPTION_KEYS": GOOD_KEY, **env})
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        [sys.executable, "-c", f"import django; django.setup(); print('started'); {env.get('CODE', '')}"],
         cwd=ROOT, env={**base, "DJANGO_SETTINGS_MODULE": "mcpcontrol.settings"},
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -47,3 +47,15 @@ def test_a_bad_value_stops_start_up_naming_the_variable(env, named):
     assert result.returncode != 0
     assert named in result.stderr
     assert "started" not in result.stdout
+
+
+def test_without_redis_the_cache_is_shared_between_processes(tmp_path):
+    """A worker's health outcome must reach the web process in embedded mode too."""
+    run_dir = str(tmp_path)
+    write = "from django.core.cache import cache; cache.set('probe', 'from-worker', 60)"
+    read = "from django.core.cache import cache; print(cache.get('probe'))"
+
+    start(MCPCONTROL_RUN_DIR=run_dir, CODE=write)
+    result = start(MCPCONTROL_RUN_DIR=run_dir, CODE=read)
+
+    assert result.stdout.split()[-1] == "from-worker"
