@@ -1,4 +1,7 @@
+from io import StringIO
+
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.urls import reverse
@@ -30,6 +33,13 @@ def test_every_changelist_renders_with_the_demo_data(demo, model):
 
     assert response.status_code == 200
     assert response.context["cl"].result_count >= 1
+
+
+@pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m.__name__)
+def test_every_registered_changelist_renders(demo, model):
+    call_command("ensure_schedules", stdout=StringIO())  # periodic task rows to list
+
+    assert demo.get(admin_url(model, "changelist")).status_code == 200
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
