@@ -60,7 +60,9 @@ def _redacted(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[s
     )  # fmt: skip
 
 
-def _audit_server(*, action: str, server: McpServer, actor: Any, before: dict, after: dict) -> None:
+def _audit_server(
+    *, action: str, server: McpServer, actor: Any, before: dict[str, Any], after: dict[str, Any]
+) -> None:
     audit_event_create(
         action=action,
         target=server,
