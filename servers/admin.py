@@ -109,7 +109,8 @@ class McpServerForm(forms.ModelForm):
             )
         except ValidationError as exc:
             raise ValidationError(exc.message_dict[field]) from None
-        return changes[field]
+        resolved: dict[str, str] | None = changes[field]
+        return resolved
 
     def clean_env_input(self) -> dict[str, str] | None:
         return self._clean_secret_map("env")

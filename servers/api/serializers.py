@@ -212,7 +212,7 @@ class McpServerListSerializer(serializers.ModelSerializer[McpServer]):
 
     class Meta:
         model = McpServer
-        fields = (
+        fields: tuple[str, ...] = (
             "id", "server_name", "path", "description", "proxy_pass_url", "url",
             "supported_transports", "auth_type", "tags", "num_tools", "tool_list", "scope",
             "user_id", "status", "enabled", "created_at", "updated_at",

@@ -15,7 +15,7 @@ class TokenSerializer(serializers.ModelSerializer[Token]):
 
     class Meta:
         model = Token
-        fields = ("id", "type", "identifier", "email", "expires_at", "is_expired", "metadata",
+        fields: tuple[str, ...] = ("id", "type", "identifier", "email", "expires_at", "is_expired", "metadata",
                   "created_at", "updated_at")  # fmt: skip
 
     def get_id(self, token: Token) -> str:
