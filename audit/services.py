@@ -2,13 +2,16 @@
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 
 from audit.context import RequestContext, current_request
 from audit.models import AuditEvent
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 REDACTED = "[redacted]"
 
@@ -72,7 +75,7 @@ def _event(entry: AuditEntry, context: RequestContext) -> AuditEvent:
         entity_type=entity_type,
         entity_id=entity_id,
         entity_repr=str(target)[:200] if target is not None else "",
-        actor=real_actor,
+        actor=cast("User | None", real_actor),  # the FK is to AUTH_USER_MODEL
         changes=dict(entry.changes or {}),
         request_ip=context.ip,
         request_id=context.request_id,

@@ -124,7 +124,8 @@ def _seed(count: int) -> tuple[str, str]:
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _get(port: int, path: str, token: str) -> tuple[float, int, int]:
@@ -138,7 +139,7 @@ def _get(port: int, path: str, token: str) -> tuple[float, int, int]:
     return elapsed, response.status, int(response.getheader("X-Query-Count", "-1"))
 
 
-def _wait_ready(port: int, proc: subprocess.Popen) -> None:
+def _wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -6,7 +6,7 @@ headers work the same way: JSON inputs that start empty, next to the list of sto
 Saves go through the services, so the admin audits and version-checks exactly like the API.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -19,6 +19,20 @@ from servers import services
 from servers.admin_health import HealthAdminMixin
 from servers.admin_oauth import OAuthAdminMixin
 from servers.models import Agent, AgentConnection, McpServer, default_alias
+
+# Typed with their model for mypy; Django's admin and form classes are not subscriptable at
+# run time, so the plain classes are used there.
+if TYPE_CHECKING:
+    _McpServerForm = forms.ModelForm[McpServer]
+    _McpServerAdmin = admin.ModelAdmin[McpServer]
+    _AgentConnectionInline = admin.TabularInline[AgentConnection, Agent]
+    _AgentAdmin = admin.ModelAdmin[Agent]
+    _AgentConnectionForm = forms.ModelForm[AgentConnection]
+    _AgentConnectionAdmin = admin.ModelAdmin[AgentConnection]
+else:
+    _McpServerForm = _AgentConnectionForm = forms.ModelForm
+    _McpServerAdmin = _AgentAdmin = _AgentConnectionAdmin = admin.ModelAdmin
+    _AgentConnectionInline = admin.TabularInline
 
 
 def _secret_input(label: str) -> forms.CharField:
@@ -52,7 +66,7 @@ def _stored(value: object) -> str:
     return "stored" if value is not None else "—"
 
 
-class McpServerForm(forms.ModelForm):
+class McpServerForm(_McpServerForm):
     # Each input writes the model field of the same name without the "_input" suffix.
     auth_secret_input = _secret_input("Token or API key")
     oauth_client_id_input = _secret_input("OAuth client id")
@@ -68,7 +82,8 @@ class McpServerForm(forms.ModelForm):
         model = McpServer
         # Everything an operator edits; runtime fields belong to the health engine.
         # env and headers are not editable model fields: env_input and headers_input write them.
-        exclude = (*services.RUNTIME_FIELDS, *McpServer.SECRET_FIELDS)  # noqa: DJ006
+        # exclude is deliberate here (ruff DJ006 cannot see ModelForm behind the typing alias).
+        exclude = (*services.RUNTIME_FIELDS, *McpServer.SECRET_FIELDS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -109,7 +124,8 @@ class McpServerForm(forms.ModelForm):
             )
         except ValidationError as exc:
             raise ValidationError(exc.message_dict[field]) from None
-        return changes[field]
+        resolved: dict[str, str] | None = changes[field]
+        return resolved
 
     def clean_env_input(self) -> dict[str, str] | None:
         return self._clean_secret_map("env")
@@ -131,7 +147,7 @@ class McpServerForm(forms.ModelForm):
 
 
 @admin.register(McpServer)
-class McpServerAdmin(HealthAdminMixin, OAuthAdminMixin, admin.ModelAdmin):
+class McpServerAdmin(HealthAdminMixin, OAuthAdminMixin, _McpServerAdmin):
     form = McpServerForm
     list_display = (
         "name", "transport_type", "auth_type", "scope", "owner", "status", "is_enabled",
@@ -249,7 +265,7 @@ class McpServerAdmin(HealthAdminMixin, OAuthAdminMixin, admin.ModelAdmin):
         self.message_user(request, f"Disabled {queryset.count()} server(s).")
 
 
-class AgentConnectionInline(admin.TabularInline):
+class AgentConnectionInline(_AgentConnectionInline):
     model = AgentConnection
     extra = 0
     fields = ("server", "access_stored", "expires_at", "needs_reauth", "updated_at")
@@ -266,7 +282,7 @@ class AgentConnectionInline(admin.TabularInline):
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(_AgentAdmin):
     list_display = ("name", "owner", "description", "created_at")
     list_filter = ("owner",)
     search_fields = ("name", "description", "owner__username")
@@ -290,7 +306,7 @@ class AgentAdmin(admin.ModelAdmin):
         services.agent_delete(actor=request.user, agent=obj)
 
 
-class AgentConnectionForm(forms.ModelForm):
+class AgentConnectionForm(_AgentConnectionForm):
     access_token_input = _secret_input("Access token or API key")
     refresh_token_input = _secret_input("Refresh token")
 
@@ -306,7 +322,7 @@ class AgentConnectionForm(forms.ModelForm):
 
 
 @admin.register(AgentConnection)
-class AgentConnectionAdmin(admin.ModelAdmin):
+class AgentConnectionAdmin(_AgentConnectionAdmin):
     form = AgentConnectionForm
     list_display = ("agent", "server", "access_stored", "expires_at", "needs_reauth", "updated_at")
     list_filter = ("needs_reauth", "server__auth_type")

@@ -4,7 +4,7 @@ Mixed into the McpServer ModelAdmin. Wire in: actions "check_now"; list_display
 "health_outcome", "response_time_display", "tool_count", "last_error_display".
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -27,7 +27,15 @@ ADMIN_CHECK_LIMIT = 50
 ADMIN_CHECK_CONCURRENCY = 10
 
 
-class HealthAdminMixin:
+if TYPE_CHECKING:
+    # Typed as the McpServer admin it is mixed into; a plain mixin at run time, where
+    # Django's ModelAdmin is not subscriptable.
+    _ServerAdmin = admin.ModelAdmin[McpServer]
+else:
+    _ServerAdmin = object
+
+
+class HealthAdminMixin(_ServerAdmin):
     """Display methods and the "Check now" action; all data comes from the health services."""
 
     def _state(self, obj: McpServer) -> dict[str, Any]:
@@ -66,7 +74,7 @@ class HealthAdminMixin:
     def check_now(self, request: HttpRequest, queryset: QuerySet[McpServer]) -> None:
         ids = list(queryset.values_list("id", flat=True)[: ADMIN_CHECK_LIMIT + 1])
         if len(ids) > ADMIN_CHECK_LIMIT:
-            self.message_user(  # type: ignore[attr-defined]
+            self.message_user(
                 request,
                 f"Select at most {ADMIN_CHECK_LIMIT} servers; the scheduler checks the rest.",
                 messages.WARNING,
@@ -76,9 +84,9 @@ class HealthAdminMixin:
         for check in checks:
             level = messages.SUCCESS if check.outcome == "healthy" else messages.WARNING
             detail = f": {check.message}" if check.message else ""
-            self.message_user(request, f"{check.name}: {check.outcome}{detail}", level)  # type: ignore[attr-defined]
+            self.message_user(request, f"{check.name}: {check.outcome}{detail}", level)
         if len(checks) < len(ids):
-            self.message_user(  # type: ignore[attr-defined]
+            self.message_user(
                 request, f"{len(ids) - len(checks)} server(s) were already being checked.",
                 messages.INFO,
             )  # fmt: skip

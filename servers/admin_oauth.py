@@ -5,6 +5,8 @@ adding "oauth_discover_action" to `actions` and "oauth_connect_button" to `reado
 (and to the fieldsets, if the admin declares them). get_urls() adds the two views.
 """
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -20,24 +22,31 @@ from servers.models import McpServer
 from tokens import services as token_services
 from tokens.oauth import OAuthError
 
+if TYPE_CHECKING:
+    # Typed as the McpServer admin it is mixed into; a plain mixin at run time, where
+    # Django's ModelAdmin is not subscriptable.
+    _ServerAdmin = admin.ModelAdmin[McpServer]
+else:
+    _ServerAdmin = object
 
-class OAuthAdminMixin:
+
+class OAuthAdminMixin(_ServerAdmin):
     """Admin actions call services only; see the module docstring for the wiring."""
 
     def get_urls(self) -> list[URLPattern]:
         extra = [
             path(
                 "<int:object_id>/oauth/connect/",
-                self.admin_site.admin_view(self.oauth_connect_view),  # type: ignore[attr-defined]
+                self.admin_site.admin_view(self.oauth_connect_view),
                 name="servers_mcpserver_oauth_connect",
             ),
             path(
                 "<int:object_id>/oauth/disconnect/",
-                self.admin_site.admin_view(require_POST(self.oauth_disconnect_view)),  # type: ignore[attr-defined]
+                self.admin_site.admin_view(require_POST(self.oauth_disconnect_view)),
                 name="servers_mcpserver_oauth_disconnect",
             ),
         ]
-        return extra + super().get_urls()  # type: ignore[misc]
+        return extra + super().get_urls()
 
     @admin.action(description="Discover OAuth", permissions=["change"])
     def oauth_discover_action(self, request: HttpRequest, queryset: QuerySet[McpServer]) -> None:
@@ -45,10 +54,10 @@ class OAuthAdminMixin:
             try:
                 token_services.oauth_discover(server=server, actor=request.user)
             except (OAuthError, BlockedUrl) as exc:
-                self.message_user(request, f"{server.name}: {exc}", messages.ERROR)  # type: ignore[attr-defined]
+                self.message_user(request, f"{server.name}: {exc}", messages.ERROR)
             else:
                 text = f"{server.name}: authorization server {server.oauth_issuer}"
-                self.message_user(request, text, messages.SUCCESS)  # type: ignore[attr-defined]
+                self.message_user(request, text, messages.SUCCESS)
 
     @admin.display(description="OAuth connection")
     def oauth_connect_button(self, obj: McpServer | None) -> str:
@@ -82,9 +91,9 @@ class OAuthAdminMixin:
 
     def oauth_connect_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """Start the shared-mode flow and send the browser to the authorization server."""
-        queryset = self.get_queryset(request)  # type: ignore[attr-defined]
+        queryset = self.get_queryset(request)
         server = get_object_or_404(queryset, pk=object_id)
-        if not self.has_change_permission(request, server):  # type: ignore[attr-defined]
+        if not self.has_change_permission(request, server):
             raise PermissionDenied
         change_url = reverse("admin:servers_mcpserver_change", args=[server.pk])
         try:
@@ -92,25 +101,25 @@ class OAuthAdminMixin:
                 server=server, user=request.user, return_url=change_url
             )
         except (OAuthError, BlockedUrl) as exc:
-            self.message_user(request, f"Cannot connect {server.name}: {exc}", messages.ERROR)  # type: ignore[attr-defined]
+            self.message_user(request, f"Cannot connect {server.name}: {exc}", messages.ERROR)
             return HttpResponseRedirect(change_url)
         return HttpResponseRedirect(url)
 
     def oauth_disconnect_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """Drop the shared grant (revoked upstream, audited) and say so on the change page."""
-        queryset = self.get_queryset(request)  # type: ignore[attr-defined]
+        queryset = self.get_queryset(request)
         server = get_object_or_404(queryset, pk=object_id)
-        if not self.has_change_permission(request, server):  # type: ignore[attr-defined]
+        if not self.has_change_permission(request, server):
             raise PermissionDenied
         change_url = reverse("admin:servers_mcpserver_change", args=[server.pk])
         try:
             revoked = token_services.oauth_disconnect(server=server, actor=request.user)
         except OAuthError as exc:
-            self.message_user(request, f"Cannot disconnect {server.name}: {exc}", messages.ERROR)  # type: ignore[attr-defined]
+            self.message_user(request, f"Cannot disconnect {server.name}: {exc}", messages.ERROR)
             return HttpResponseRedirect(change_url)
         text = f"Disconnected {server.name}."
         if not revoked:
             text += " The authorization server could not be told; the grant is deleted here."
         level = messages.SUCCESS if revoked else messages.WARNING
-        self.message_user(request, text, level)  # type: ignore[attr-defined]
+        self.message_user(request, text, level)
         return HttpResponseRedirect(change_url)

@@ -13,7 +13,7 @@ class McpServerFilterSet(filters.FilterSet):
 
     class Meta:
         model = McpServer
-        fields = ("query", "scope", "status")
+        fields: tuple[str, ...] = ("query", "scope", "status")
 
     def filter_query(
         self, queryset: QuerySet[McpServer], name: str, value: str

@@ -88,7 +88,7 @@ class McpServer(models.Model):
         AUTHORIZATION_CODE = "authorization_code"
         CLIENT_CREDENTIALS = "client_credentials"
 
-    REMOTE_SCHEMES = {
+    REMOTE_SCHEMES: dict[str, tuple[str, ...]] = {
         Transport.SSE: ("http", "https"),
         Transport.STREAMABLE_HTTP: ("http", "https"),
         Transport.WEBSOCKET: ("ws", "wss"),
@@ -303,9 +303,9 @@ class McpServer(models.Model):
         self, *, access_token: str, refresh_token: str | None, expires_at: Any
     ) -> None:
         """Store a shared-mode grant. An absent refresh token keeps the old one (RFC 6749 6)."""
-        self.oauth_access_token = access_token  # type: ignore[assignment]
+        self.oauth_access_token = access_token
         if refresh_token:
-            self.oauth_refresh_token = refresh_token  # type: ignore[assignment]
+            self.oauth_refresh_token = refresh_token
         self.oauth_expires_at = expires_at
         self.oauth_needs_reauth = False
 
@@ -387,8 +387,8 @@ class AgentConnection(models.Model):
 
     def set_grant(self, *, access_token: str, refresh_token: str | None, expires_at: Any) -> None:
         """Store a grant. An absent refresh token keeps the old one (RFC 6749 section 6)."""
-        self.access_token = access_token  # type: ignore[assignment]
+        self.access_token = access_token
         if refresh_token:
-            self.refresh_token = refresh_token  # type: ignore[assignment]
+            self.refresh_token = refresh_token
         self.expires_at = expires_at
         self.needs_reauth = False

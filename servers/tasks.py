@@ -9,7 +9,7 @@ BATCH_SHARE_OF_SOFT_LIMIT = 0.5
 
 
 @shared_task(name="servers.tasks.refresh_all", bind=True)
-def refresh_all(self: Task) -> dict[str, object]:
+def refresh_all(self: Task[[], dict[str, object]]) -> dict[str, object]:
     """Fan a sweep of every enabled server out into refresh_batch tasks, on this task's queue.
 
     Beat runs it (see ensure_schedules); the name is the contract.

@@ -1,4 +1,4 @@
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin
@@ -9,8 +9,16 @@ from django.http import HttpRequest
 from tokens import services
 from tokens.models import Token
 
+# Typed with their model for mypy; Django's admin and form classes are not subscriptable at
+# run time, so the plain classes are used there.
+if TYPE_CHECKING:
+    _TokenForm = forms.ModelForm[Token]
+    _TokenAdmin = admin.ModelAdmin[Token]
+else:
+    _TokenForm, _TokenAdmin = forms.ModelForm, admin.ModelAdmin
 
-class TokenForm(forms.ModelForm):
+
+class TokenForm(_TokenForm):
     token_input = forms.CharField(
         label="Token",
         required=False,
@@ -31,7 +39,7 @@ class TokenForm(forms.ModelForm):
 
 
 @admin.register(Token)
-class TokenAdmin(admin.ModelAdmin):
+class TokenAdmin(_TokenAdmin):
     """Operators see token metadata only; the value is write-only here."""
 
     form = TokenForm

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from audit.models import AuditEvent
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
     id = serializers.SerializerMethodField()
     user_id = serializers.IntegerField(source="actor_id", allow_null=True)
     username = serializers.SerializerMethodField()
@@ -17,4 +17,5 @@ class AuditEventSerializer(serializers.ModelSerializer):
         return str(event.pk)
 
     def get_username(self, event: AuditEvent) -> str | None:
-        return event.actor.get_username() if event.actor_id else None
+        actor = event.actor  # no query when actor_id is null
+        return actor.get_username() if actor is not None else None

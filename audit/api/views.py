@@ -15,7 +15,7 @@ from mcpcontrol.api.pagination import paginate
 from mcpcontrol.api.permissions import ADMIN, HasScope, IsAdminRole
 
 
-class AuditEventViewSet(viewsets.GenericViewSet):
+class AuditEventViewSet(viewsets.GenericViewSet[AuditEvent]):
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilterSet
     permission_classes = (IsAuthenticated, IsAdminRole, HasScope)

@@ -4,7 +4,7 @@ DRF exceptions go through `exception_handler`; Django's own 400/404/500 handlers
 for /api/ paths, so a client never has to parse an HTML error page.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -110,7 +110,8 @@ def _is_api(request: HttpRequest) -> bool:
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
         return JsonResponse(error_body("bad_request", "Bad request."), status=400)
-    return defaults.bad_request(request, exception)
+    # Django always passes the exception; the stub does not allow the None default.
+    return defaults.bad_request(request, cast(Exception, exception))
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

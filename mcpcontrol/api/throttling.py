@@ -1,6 +1,6 @@
 """Per-user throttles. Rates are read on every request so settings overrides take effect."""
 
-from typing import Any
+from typing import Any, cast
 
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
@@ -10,7 +10,9 @@ from rest_framework.throttling import UserRateThrottle
 
 class _SettingsRateThrottle(UserRateThrottle):
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # drf-stubs types the rates as numbers; they are "N/period" strings.
+        rates = cast("dict[str | None, str | None]", api_settings.DEFAULT_THROTTLE_RATES)
+        return rates.get(self.scope)
 
 
 class WritesThrottle(_SettingsRateThrottle):

@@ -7,7 +7,7 @@ leak through repr(), model_to_dict(), a serializer or the admin by accident.
 """
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -47,6 +47,15 @@ def reveal(value: "Sealed | None") -> str:
     return value.reveal() if value is not None else ""
 
 
+if TYPE_CHECKING:
+    # Field[set type, get type]: django-stubs types the model attributes from these. Django's
+    # own Field is not subscriptable at run time, hence the split.
+    _SealedTextField = models.TextField[str | Sealed | None, Sealed | None]
+    _JSONTextField = models.TextField[Any, Any]
+else:
+    _SealedTextField = _JSONTextField = models.TextField
+
+
 class _SealingDescriptor:
     def __init__(self, field: "EncryptedTextField") -> None:
         self.field = field
@@ -60,7 +69,7 @@ class _SealingDescriptor:
         instance.__dict__[self.field.attname] = self.field.to_python(value)
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(_SealedTextField):
     """Stores Fernet ciphertext; the Python value is a Sealed or None (empty)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -95,7 +104,7 @@ class EncryptedTextField(models.TextField):
         return ""
 
 
-class EncryptedJSONField(models.TextField):
+class EncryptedJSONField(_JSONTextField):
     """Stores Fernet ciphertext of a JSON document; the Python value is the plain document.
 
     Unlike EncryptedTextField the value is plain on the instance, because its readers (the

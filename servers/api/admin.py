@@ -25,7 +25,7 @@ HEALTH_FIELDS = (
 )  # fmt: skip
 
 
-class AdminMcpServerViewSet(viewsets.GenericViewSet):
+class AdminMcpServerViewSet(viewsets.GenericViewSet[McpServer]):
     serializer_class = McpServerListSerializer
     filterset_class = AdminMcpServerFilterSet
     permission_classes = (IsAuthenticated, IsAdminRole, HasScope)

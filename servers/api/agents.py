@@ -23,7 +23,7 @@ from servers.api.views import ERROR
 from servers.models import Agent, AgentConnection, McpServer
 
 
-class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
     serializer_class = AgentSerializer
     permission_classes = (IsAuthenticated, HasScope)
     throttle_classes = (WritesThrottle,)

@@ -64,7 +64,7 @@ def _secret() -> serializers.CharField:
     )  # fmt: skip
 
 
-class OAuthSettingsSerializer(serializers.Serializer):
+class OAuthSettingsSerializer(serializers.Serializer[Any]):
     authorization_url = _text()
     token_url = _text()
     client_id = _secret()
@@ -77,7 +77,7 @@ class OAuthSettingsSerializer(serializers.Serializer):
     issuer = _text()
 
 
-class AuthenticationSerializer(serializers.Serializer):
+class AuthenticationSerializer(serializers.Serializer[Any]):
     type = serializers.ChoiceField(choices=list(NESTED_AUTH_TYPES))
     key = _secret()
     token = _secret()
@@ -85,11 +85,11 @@ class AuthenticationSerializer(serializers.Serializer):
     prefix = _text(50, trim_whitespace=False)  # "Key " keeps its space
 
 
-class ConnectionDetailsSerializer(serializers.Serializer):
+class ConnectionDetailsSerializer(serializers.Serializer[Any]):
     authentication = AuthenticationSerializer(required=False)
 
 
-class McpServerWriteSerializer(serializers.Serializer):
+class McpServerWriteSerializer(serializers.Serializer[Any]):
     """Fields a client may send on create (POST) and update (PATCH)."""
 
     server_name = _text(200)
@@ -200,7 +200,7 @@ def _relations(attrs: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-class McpServerListSerializer(serializers.ModelSerializer):
+class McpServerListSerializer(serializers.ModelSerializer[McpServer]):
     id = serializers.SerializerMethodField()
     server_name = serializers.CharField(source="name")
     proxy_pass_url = serializers.CharField(source="url")
@@ -212,7 +212,7 @@ class McpServerListSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = McpServer
-        fields = (
+        fields: tuple[str, ...] = (
             "id", "server_name", "path", "description", "proxy_pass_url", "url",
             "supported_transports", "auth_type", "tags", "num_tools", "tool_list", "scope",
             "user_id", "status", "enabled", "created_at", "updated_at",
@@ -293,7 +293,7 @@ class McpServerSerializer(McpServerListSerializer):
         return server_is_recently_active(server)
 
 
-class AgentSerializer(serializers.ModelSerializer):
+class AgentSerializer(serializers.ModelSerializer[Agent]):
     id = serializers.SerializerMethodField()
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=10000, required=False, allow_blank=True)
@@ -310,7 +310,7 @@ class AgentSerializer(serializers.ModelSerializer):
         return str(agent.pk)
 
 
-class AgentConnectionWriteSerializer(serializers.Serializer):
+class AgentConnectionWriteSerializer(serializers.Serializer[Any]):
     """An agent's credential for a server: write-only, never returned."""
 
     access_token = _secret()

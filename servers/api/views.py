@@ -75,7 +75,7 @@ def created_response(server: McpServer) -> Response:
     return Response(body, status=status.HTTP_201_CREATED, headers={"ETag": etag(server)})
 
 
-class McpServerViewSet(viewsets.GenericViewSet):
+class McpServerViewSet(viewsets.GenericViewSet[McpServer]):
     serializer_class = McpServerSerializer
     filterset_class = McpServerFilterSet
     permission_classes = (IsAuthenticated, HasScope)

@@ -95,7 +95,9 @@ def _transport(
         pool=pool, headers=target.headers, timeout=target.timeout, on_response=observed.on_response
     )
     if target.transport == "sse":
-        return sse_client(target.url, httpx_client_factory=lambda **_: http)
+        return sse_client(
+            target.url, httpx_client_factory=lambda headers=None, timeout=None, auth=None: http
+        )
     return streamable_http_client(target.url, http_client=http)
 
 

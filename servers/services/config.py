@@ -84,8 +84,8 @@ def mcp_config_build(*, actor: Any, agent: Agent) -> dict[str, Any]:
 def _tool_name(tool: Any) -> str | None:
     if isinstance(tool, str):
         return tool
-    if isinstance(tool, dict) and isinstance(tool.get("name"), str):
-        return tool["name"]
+    if isinstance(tool, dict) and isinstance(name := tool.get("name"), str):
+        return name
     return None
 
 

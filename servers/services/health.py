@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import anyio
 from django.conf import settings
@@ -67,7 +67,7 @@ def health_cache_key(server_id: int) -> str:
 
 def server_health_state(*, server: McpServer) -> dict[str, Any]:
     """The latest check's outcome for display: from the cache, else what the row knows."""
-    state = cache.get(health_cache_key(server.id))
+    state: dict[str, Any] | None = cache.get(health_cache_key(server.id))
     if state is not None:
         return state
     return {
@@ -92,11 +92,19 @@ def _remote_headers(server: McpServer) -> dict[str, str]:
     return credential_headers(server=server, agent=agent)
 
 
+class _Timeouts(TypedDict):
+    timeout: float
+    init_timeout: float
+
+
 def _target_for(server: McpServer, *, legacy: bool) -> Target | ProbeResult:
     """How to reach the server, or the outcome when we must not even try."""
     if not server.is_enabled:
         return _refusal(Outcome.DISABLED, "server is disabled")
-    timeouts = {"timeout": server.timeout_ms / 1000, "init_timeout": server.init_timeout_ms / 1000}
+    timeouts: _Timeouts = {
+        "timeout": server.timeout_ms / 1000,
+        "init_timeout": server.init_timeout_ms / 1000,
+    }
     if server.transport_type == McpServer.Transport.STDIO:
         if not settings.MCPCONTROL_ALLOW_STDIO:
             return _refusal(
@@ -424,7 +432,8 @@ def servers_sweep_enqueue(
     batches = [ids[start : start + size] for start in range(0, len(ids), size)]
     for batch in batches:
         # Not on_commit: we only read, there is nothing a batch must wait for.
-        refresh_batch_task.apply_async((batch,), queue=queue)
+        # celery-types wants a queue, but Celery routes None like no queue (app/routes.py).
+        refresh_batch_task.apply_async((batch,), queue=queue)  # type: ignore[arg-type]
     summary = {"servers": len(ids), "batches": len(batches), "batch_size": size}
     logger.info("health sweep enqueued: %s", summary)
     return summary

@@ -1,7 +1,7 @@
 """Registering, changing and removing MCP servers, with an audit row in the same transaction."""
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -60,7 +60,9 @@ def _redacted(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[s
     )  # fmt: skip
 
 
-def _audit_server(*, action: str, server: McpServer, actor: Any, before: dict, after: dict) -> None:
+def _audit_server(
+    *, action: str, server: McpServer, actor: Any, before: dict[str, Any], after: dict[str, Any]
+) -> None:
     audit_event_create(
         action=action,
         target=server,
@@ -132,10 +134,9 @@ def server_update(
     changed = [name for name in after if after[name] != before[name]]
     if not changed:
         return server
-    values = {
-        server._meta.get_field(n).attname: getattr(server, server._meta.get_field(n).attname)
-        for n in changed
-    }
+    # The snapshot holds concrete fields only, never reverse relations.
+    attnames = [cast("models.Field[Any, Any]", server._meta.get_field(n)).attname for n in changed]
+    values = {attname: getattr(server, attname) for attname in attnames}
     now = timezone.now()
     with transaction.atomic():
         won = McpServer.objects.filter(pk=server.pk, version=provided).update(

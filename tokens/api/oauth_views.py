@@ -69,7 +69,7 @@ def _oauth_error(exc: Exception) -> Response:
         return _error("blocked_url", str(exc), status.HTTP_400_BAD_REQUEST)
     assert isinstance(exc, OAuthError)
     # The upstream being down is a gateway problem, not the caller's mistake.
-    code = status.HTTP_502_BAD_GATEWAY if isinstance(exc, OAuthTransientError) else 400
+    code: int = status.HTTP_502_BAD_GATEWAY if isinstance(exc, OAuthTransientError) else 400
     if exc.code in _CONFLICT_CODES:
         code = status.HTTP_409_CONFLICT
     return _error(exc.code, exc.message, code)

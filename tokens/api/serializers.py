@@ -1,5 +1,7 @@
 """Shapes of /api/v1/tokens. The token value appears only in TokenDetailSerializer."""
 
+from typing import Any
+
 from rest_framework import serializers
 
 from mcpcontrol.api.permissions import ALL_SCOPES
@@ -7,13 +9,13 @@ from mcpcontrol.api.validators import reject_nul
 from tokens.models import Token
 
 
-class TokenSerializer(serializers.ModelSerializer):
+class TokenSerializer(serializers.ModelSerializer[Token]):
     id = serializers.SerializerMethodField()
     is_expired = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Token
-        fields = ("id", "type", "identifier", "email", "expires_at", "is_expired", "metadata",
+        fields: tuple[str, ...] = ("id", "type", "identifier", "email", "expires_at", "is_expired", "metadata",
                   "created_at", "updated_at")  # fmt: skip
 
     def get_id(self, token: Token) -> str:
@@ -33,7 +35,7 @@ class TokenDetailSerializer(TokenSerializer):
         return str(self.context["token_value"])
 
 
-class TokenWriteSerializer(serializers.Serializer):
+class TokenWriteSerializer(serializers.Serializer[Any]):
     type = serializers.ChoiceField(choices=Token.Type.choices)
     identifier = serializers.CharField(max_length=255)
     token = serializers.CharField(max_length=20000, write_only=True, trim_whitespace=False)
@@ -42,7 +44,7 @@ class TokenWriteSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
 
 
-class TokenRenewSerializer(serializers.Serializer):
+class TokenRenewSerializer(serializers.Serializer[Any]):
     new_access_token = serializers.CharField(max_length=20000, trim_whitespace=False)
     new_expires_at = serializers.DateTimeField(allow_null=True)
     new_refresh_token = serializers.CharField(
@@ -50,7 +52,7 @@ class TokenRenewSerializer(serializers.Serializer):
     )
 
 
-class TokenGenerateSerializer(serializers.Serializer):
+class TokenGenerateSerializer(serializers.Serializer[Any]):
     requested_scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=ALL_SCOPES), min_length=1, max_length=len(ALL_SCOPES)
     )

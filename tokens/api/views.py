@@ -25,7 +25,7 @@ from tokens.filtersets import TokenFilterSet
 from tokens.models import Token
 
 
-class TokenViewSet(viewsets.GenericViewSet):
+class TokenViewSet(viewsets.GenericViewSet[Token]):
     serializer_class = TokenSerializer
     filterset_class = TokenFilterSet
     permission_classes = (IsAuthenticated, HasScope)

@@ -90,7 +90,8 @@ def token_request(*, token_url: str, auth: ClientAuth, params: dict[str, str]) -
             response = client.post(
                 http.guarded(token_url),
                 data=data,
-                auth=basic,
+                # No Basic auth means the client default, which http.client() leaves unset.
+                auth=basic or httpx.USE_CLIENT_DEFAULT,
                 headers={"Accept": "application/json"},
             )
     except httpx.HTTPError as exc:
@@ -139,7 +140,9 @@ def revoke(*, revocation_url: str, auth: ClientAuth, token: str, token_type_hint
     basic = auth.apply(data)
     try:
         with http.client() as client:
-            response = client.post(http.guarded(revocation_url), data=data, auth=basic)
+            response = client.post(
+                http.guarded(revocation_url), data=data, auth=basic or httpx.USE_CLIENT_DEFAULT
+            )
     except httpx.HTTPError as exc:
         raise transport_error(exc, what="revocation") from exc
     if response.status_code != 200:

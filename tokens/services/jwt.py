@@ -1,7 +1,7 @@
 """Issuing scoped JWT pairs for API clients, audited (the token values never are)."""
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -33,9 +33,9 @@ def jwt_issue(
     The caller has already checked that `scopes` do not exceed what it may grant.
     """
     refresh = jwt_pair_for(user=user, scopes=scopes)
-    refresh_lifetime = max(
-        settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"], timedelta(hours=expires_in_hours)
-    )
+    # The settings plugin types SIMPLE_JWT's values as object.
+    default_lifetime = cast(timedelta, settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"])
+    refresh_lifetime = max(default_lifetime, timedelta(hours=expires_in_hours))
     refresh.set_exp(lifetime=refresh_lifetime)
     access = refresh.access_token
     access.set_exp(lifetime=timedelta(hours=expires_in_hours))

@@ -87,8 +87,8 @@ def oauth_client_register(*, server: McpServer, actor: Any = None) -> bool:
         client_name=f"mcpcontrol ({server.name})",
         grant_types=["client_credentials"] if machine else ["authorization_code", "refresh_token"],
     )
-    server.oauth_client_id = registration.client_id  # type: ignore[assignment]
-    server.oauth_client_secret = registration.client_secret or None  # type: ignore[assignment]
+    server.oauth_client_id = registration.client_id
+    server.oauth_client_secret = registration.client_secret or None
     server.oauth_token_endpoint_auth_method = registration.token_endpoint_auth_method
     fields = ["oauth_client_id", "oauth_client_secret", "oauth_token_endpoint_auth_method"]
     with transaction.atomic():

@@ -26,7 +26,7 @@ from tokens.models import Token
 class _Slot:
     """Field names of one place a grant is stored, so the claim logic is written once."""
 
-    model: type[models.Model]
+    model: type[McpServer] | type[AgentConnection]
     expires: str
     claimed: str
     reauth: str
@@ -191,10 +191,10 @@ def _token_rows_update(
 ) -> None:
     rows = _token_rows(server=server, agent_id=agent_id)
     for access in rows.filter(type=Token.Type.OAUTH_ACCESS):
-        access.token = grant.access_token  # type: ignore[assignment]
+        access.token = grant.access_token
         access.expires_at = expires_at
         access.save(update_fields=["token", "expires_at", "updated_at"])
     if grant.refresh_token:  # an absent refresh token keeps the old one (RFC 6749 section 6)
         for refresh in rows.filter(type=Token.Type.OAUTH_REFRESH):
-            refresh.token = grant.refresh_token  # type: ignore[assignment]
+            refresh.token = grant.refresh_token
             refresh.save(update_fields=["token", "updated_at"])

@@ -64,7 +64,7 @@ def token_renew(
     A new refresh token, if given, replaces (or creates) the owner's oauth_refresh token
     with the same identifier, in the same transaction.
     """
-    token.token = new_token  # type: ignore[assignment]
+    token.token = new_token
     token.expires_at = new_expires_at
     with transaction.atomic():
         token.save(update_fields=["token", "expires_at", "updated_at"])
@@ -84,7 +84,7 @@ def _refresh_token_replace(*, actor: Any, token: Token, value: str) -> None:
             identifier=token.identifier, token=value, email=token.email,
         )  # fmt: skip
         return
-    sibling.token = value  # type: ignore[assignment]
+    sibling.token = value
     sibling.save(update_fields=["token", "updated_at"])
     _audit(AuditEvent.Action.TOKEN_REFRESHED, sibling, actor)
 

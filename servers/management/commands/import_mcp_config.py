@@ -1,6 +1,6 @@
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -28,7 +28,7 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
         if not isinstance(data, dict) or not isinstance(data.get("mcpServers"), dict):
             raise CommandError(f"{path}: mcpServers: must be an object of servers")
-        return data["mcpServers"]
+        return cast(dict[str, Any], data["mcpServers"])  # checked just above
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]

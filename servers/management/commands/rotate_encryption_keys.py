@@ -21,12 +21,15 @@ def _rotate_json_fields(model: type[models.Model]) -> int:
     total = 0
     for name in fields:
         raw = Cast(name, models.TextField())
-        for pk, ciphertext in model.objects.annotate(raw=raw).values_list("pk", "raw").iterator():
+        # _default_manager is `objects` on each model passed here.
+        for pk, ciphertext in (
+            model._default_manager.annotate(raw=raw).values_list("pk", "raw").iterator()
+        ):
             if not ciphertext:
                 continue
             rotated = crypto.rotate(ciphertext)
             total += (
-                model.objects.alias(raw=raw)
+                model._default_manager.alias(raw=raw)
                 .filter(pk=pk, raw=ciphertext)
                 .update(**{name: Sealed(rotated)})
             )
