@@ -89,13 +89,16 @@ class OAuthAdminMixin(_ServerAdmin):
             url,
         )
 
-    def oauth_connect_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        """Start the shared-mode flow and send the browser to the authorization server."""
-        queryset = self.get_queryset(request)
-        server = get_object_or_404(queryset, pk=object_id)
+    def _changeable(self, request: HttpRequest, object_id: int) -> tuple[McpServer, str]:
+        """The server (404 unless visible, 403 unless changeable) and its change page URL."""
+        server = get_object_or_404(self.get_queryset(request), pk=object_id)
         if not self.has_change_permission(request, server):
             raise PermissionDenied
-        change_url = reverse("admin:servers_mcpserver_change", args=[server.pk])
+        return server, reverse("admin:servers_mcpserver_change", args=[server.pk])
+
+    def oauth_connect_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Start the shared-mode flow and send the browser to the authorization server."""
+        server, change_url = self._changeable(request, object_id)
         try:
             url = token_services.oauth_authorization_start(
                 server=server, user=request.user, return_url=change_url
@@ -107,11 +110,7 @@ class OAuthAdminMixin(_ServerAdmin):
 
     def oauth_disconnect_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """Drop the shared grant (revoked upstream, audited) and say so on the change page."""
-        queryset = self.get_queryset(request)
-        server = get_object_or_404(queryset, pk=object_id)
-        if not self.has_change_permission(request, server):
-            raise PermissionDenied
-        change_url = reverse("admin:servers_mcpserver_change", args=[server.pk])
+        server, change_url = self._changeable(request, object_id)
         try:
             revoked = token_services.oauth_disconnect(server=server, actor=request.user)
         except OAuthError as exc:

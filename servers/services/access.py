@@ -1,7 +1,9 @@
 """Who may change what. Visibility itself is McpServer.objects.for_user (404 otherwise).
 
-Admins (staff) change anything. A user changes only servers they own, and never a stdio
-server's command: running commands on the control plane is a privilege.
+Admins (staff) change anything. An operator (a user granted servers.change_mcpserver,
+usually through an admin Group) changes any server they can see. A user changes only servers
+they own, and never a stdio server's command: running commands on the control plane is a
+privilege.
 """
 
 from typing import Any
@@ -18,7 +20,7 @@ def _is_admin(user: Any) -> bool:
 
 
 def server_can_change(*, user: Any, server: McpServer) -> bool:
-    if _is_admin(user):
+    if _is_admin(user) or user.has_perm("servers.change_mcpserver"):
         return True
     return server.scope != McpServer.Scope.SHARED_APP and server.owner_id == user.pk
 

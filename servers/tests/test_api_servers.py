@@ -607,3 +607,35 @@ def test_it_applies_the_visibility_matrix(make_client, admin, who, scope, op, ex
     assert response.status_code == expected
     if expected in (403, 404):
         assert response.json()["error"] == {403: "forbidden", 404: "not_found"}[expected]
+
+
+def test_an_operator_with_the_change_permission_may_change_an_app_wide_server(make_client):
+    from django.contrib.auth.models import Permission, User
+
+    operator = UserFactory()
+    operator.user_permissions.add(Permission.objects.get(codename="change_mcpserver"))
+    server = McpServerFactory(scope="shared_app")
+    client = make_client(User.objects.get(pk=operator.pk))  # fresh: no stale permission cache
+
+    response = client.patch(
+        f"/api/v1/servers/{server.pk}", {"description": "x", "version": 1}, format="json"
+    )
+
+    assert response.status_code == 200
+
+
+def test_an_operator_still_may_not_set_a_stdio_command(make_client):
+    from django.contrib.auth.models import Permission, User
+
+    operator = UserFactory()
+    operator.user_permissions.add(Permission.objects.get(codename="change_mcpserver"))
+    server = McpServerFactory(scope="shared_app")
+    client = make_client(User.objects.get(pk=operator.pk))
+
+    response = client.patch(
+        f"/api/v1/servers/{server.pk}",
+        {"transport_type": "stdio", "command": "/bin/sh", "version": 1},
+        format="json",
+    )
+
+    assert response.status_code == 403

@@ -3,12 +3,12 @@
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mcpcontrol.lib.urlguard import BlockedUrl
+from servers import services as server_services
 from servers.models import Agent, McpServer
 from tokens import services
 from tokens.oauth import OAuthError, OAuthTransientError
@@ -75,13 +75,6 @@ def _oauth_error(exc: Exception) -> Response:
     return _error(exc.code, exc.message, code)
 
 
-class CanChangeServer(BasePermission):
-    """Discovery rewrites the server's OAuth settings: it takes the change permission."""
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        return bool(request.user and request.user.has_perm("servers.change_mcpserver"))
-
-
 class _ServerOAuthView(APIView):
     def get_server(self, pk: int) -> McpServer:
         # Scoped by for_user, so another team's server is a 404, not a 403.
@@ -90,22 +83,34 @@ class _ServerOAuthView(APIView):
             raise Http404
         return server
 
-    def grant_owner(self, request: Request) -> Agent | Response | None:
-        """The agent whose grant the body names (None: the shared grant), or the refusal.
+    def may_change(self, server: McpServer) -> bool:
+        # The same rule as PATCH /servers/{id}: admins, or the owner of a user-scoped server.
+        return server_services.server_can_change(user=self.request.user, server=server)
 
-        A shared grant acts for everyone, so it takes the change permission; a per_agent
-        grant needs only a visible server and the caller's own agent.
+    def grant_target(self, request: Request, pk: int) -> tuple[McpServer, Agent | None] | Response:
+        """The server and the agent whose grant the body names (None: the shared grant), or
+        the refusal.
+
+        A shared grant acts for everyone, so it takes the right to change the server; a
+        per_agent grant needs only a visible server and the caller's own agent.
         """
+        server = self.get_server(pk)
         body = OAuthStartSerializer(data=request.data)
         if not body.is_valid():
             return _error("invalid_request", str(body.errors), 400)
+        agent = None
         agent_id = body.validated_data.get("agent_id")
         if agent_id is not None:
             agent = Agent.objects.for_user(request.user).filter(pk=agent_id).first()
-            return agent if agent is not None else _error("not_found", "No such agent.", 404)
-        if not request.user.has_perm("servers.change_mcpserver"):
-            return _error("permission_denied", "A shared grant needs change permission.", 403)
-        return None
+            if agent is None:
+                return _error("not_found", "No such agent.", 404)
+        elif not self.may_change(server):
+            return _error(
+                "permission_denied", "A shared grant needs the right to change the server.", 403
+            )
+        if server.auth_type != McpServer.AuthType.OAUTH:
+            return _error("not_oauth", "This server does not use OAuth.", 400)
+        return server, agent
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
@@ -119,8 +124,6 @@ class OAuthDiscoverView(_ServerOAuthView):
     """Find the server's authorization server (RFC 9728, then RFC 8414 or OpenID discovery)
     and store its endpoints on the server."""
 
-    permission_classes = (IsAuthenticated, CanChangeServer)
-
     @extend_schema(
         operation_id="servers_oauth_discover",
         request=None,
@@ -128,6 +131,8 @@ class OAuthDiscoverView(_ServerOAuthView):
     )
     def post(self, request: Request, pk: int) -> Response:
         server = self.get_server(pk)
+        if not self.may_change(server):  # discovery rewrites the server's OAuth settings
+            return _error("permission_denied", "You may not change this server.", 403)
         if server.auth_type != McpServer.AuthType.OAUTH or not server.is_remote:
             return _error("not_oauth", "Discovery needs a remote server with auth_type oauth.", 400)
         try:
@@ -157,12 +162,10 @@ class OAuthStartView(_ServerOAuthView):
         responses={201: OAuthStartResponseSerializer, **_errors(400, 403, 404, 502)},
     )
     def post(self, request: Request, pk: int) -> Response:
-        server = self.get_server(pk)
-        agent = self.grant_owner(request)
-        if isinstance(agent, Response):
-            return agent
-        if server.auth_type != McpServer.AuthType.OAUTH:
-            return _error("not_oauth", "This server does not use OAuth.", 400)
+        target = self.grant_target(request, pk)
+        if isinstance(target, Response):
+            return target
+        server, agent = target
         try:
             url = services.oauth_authorization_start(server=server, user=request.user, agent=agent)
         except (OAuthError, BlockedUrl) as exc:
@@ -180,12 +183,10 @@ class OAuthDisconnectView(_ServerOAuthView):
         responses={200: OAuthDisconnectResponseSerializer, **_errors(400, 403, 404, 409)},
     )
     def post(self, request: Request, pk: int) -> Response:
-        server = self.get_server(pk)
-        agent = self.grant_owner(request)
-        if isinstance(agent, Response):
-            return agent
-        if server.auth_type != McpServer.AuthType.OAUTH:
-            return _error("not_oauth", "This server does not use OAuth.", 400)
+        target = self.grant_target(request, pk)
+        if isinstance(target, Response):
+            return target
+        server, agent = target
         try:
             revoked = services.oauth_disconnect(server=server, agent=agent, actor=request.user)
         except OAuthError as exc:
