@@ -24,7 +24,7 @@ def refresh_all(self: Task[[], dict[str, object]]) -> dict[str, object]:
 
 
 @shared_task(name="servers.tasks.refresh_batch")
-def refresh_batch(server_ids: list[int]) -> dict[str, object]:
+def refresh_batch(server_ids: list[int], sweep: bool = False) -> dict[str, object]:
     """Check these servers; ids another check holds are skipped (never two checks at once).
 
     On the soft time limit, SoftTimeLimitExceeded unwinds the check: the probes are cancelled
@@ -34,7 +34,7 @@ def refresh_batch(server_ids: list[int]) -> dict[str, object]:
     from servers import services
 
     return services.servers_check_batch(
-        server_ids=server_ids, concurrency=settings.MCPCONTROL_HEALTH_CONCURRENCY
+        server_ids=server_ids, concurrency=settings.MCPCONTROL_HEALTH_CONCURRENCY, sweep=sweep
     )
 
 

@@ -60,6 +60,10 @@ class CheckResult:
     db_writes: list[str] = field(default_factory=list)
 
 
+# How many batches of the current beat sweep are still to run (enqueue once).
+SWEEP_PENDING_KEY = "health:sweep:pending-batches"
+
+
 def health_cache_key(server_id: int) -> str:
     """The cache key of a server's latest health state (runtime only, never in the DB)."""
     return f"health:server:{server_id}"
@@ -380,11 +384,23 @@ def server_check(*, server_id: int) -> CheckResult | None:
 
 
 def servers_check_batch(
-    *, server_ids: list[int], concurrency: int, progress: Progress | None = None
+    *,
+    server_ids: list[int],
+    concurrency: int,
+    progress: Progress | None = None,
+    sweep: bool = False,
 ) -> dict[str, Any]:
-    """Check the given servers; return a summary (counts by outcome, time taken)."""
+    """Check the given servers; return a summary (counts by outcome, time taken).
+
+    sweep=True marks a batch of a beat sweep: when it ends, however it ends, it counts
+    itself off the sweep's pending batches (see servers_sweep_enqueue).
+    """
     started = time.monotonic()
-    checks = servers_check(server_ids=server_ids, concurrency=concurrency, progress=progress)
+    try:
+        checks = servers_check(server_ids=server_ids, concurrency=concurrency, progress=progress)
+    finally:
+        if sweep:
+            _sweep_batch_done()
     summary = {
         "servers": len(server_ids),
         "checked": len(checks),
@@ -420,20 +436,37 @@ def sweep_batch_size(*, concurrency: int, time_limit: float) -> int:
     return concurrency * max(1, min(CHUNK_ROUNDS, int(time_limit // worst)))
 
 
+def _sweep_batch_done() -> None:
+    try:
+        if cache.decr(SWEEP_PENDING_KEY) <= 0:
+            cache.delete(SWEEP_PENDING_KEY)
+    except ValueError:
+        pass  # the marker expired meanwhile: nothing left to count off
+
+
 def servers_sweep_enqueue(
     *, concurrency: int, time_limit: float, queue: str | None = None
 ) -> dict[str, Any]:
     """Fan a sweep of every enabled server out into refresh_batch tasks on `queue`, each small
-    enough (sweep_batch_size) to end within `time_limit` even if all of its servers hang."""
+    enough (sweep_batch_size) to end within `time_limit` even if all of its servers hang.
+
+    Enqueue once: while the previous sweep still has batches pending, a new sweep is
+    skipped, so slow sweeps cannot pile batches up behind each other in the queue. The
+    marker expires on its own should a batch be lost with its worker.
+    """
     from servers.tasks import refresh_batch as refresh_batch_task  # the tasks import us
 
     ids = list(McpServer.objects.enabled().order_by("id").values_list("id", flat=True))
     size = sweep_batch_size(concurrency=concurrency, time_limit=time_limit)
     batches = [ids[start : start + size] for start in range(0, len(ids), size)]
+    expires = max(settings.MCPCONTROL_HEALTH_INTERVAL_SECONDS, time_limit * len(batches))
+    if batches and not cache.add(SWEEP_PENDING_KEY, len(batches), timeout=int(expires) + 1):
+        logger.info("health sweep skipped: the previous sweep still has batches pending")
+        return {"servers": len(ids), "batches": 0, "batch_size": size, "skipped": "pending"}
     for batch in batches:
         # Not on_commit: we only read, there is nothing a batch must wait for.
         # celery-types wants a queue, but Celery routes None like no queue (app/routes.py).
-        refresh_batch_task.apply_async((batch,), queue=queue)  # type: ignore[arg-type]
+        refresh_batch_task.apply_async((batch,), {"sweep": True}, queue=queue)  # type: ignore[arg-type]
     summary = {"servers": len(ids), "batches": len(batches), "batch_size": size}
     logger.info("health sweep enqueued: %s", summary)
     return summary

@@ -116,3 +116,18 @@ def test_it_shows_the_cached_outcome_in_the_list(make_server, sdk_http_url) -> N
     assert admin.response_time_display(server).endswith(" ms")
     assert admin.tool_count(server) == 3
     assert admin.last_error_display(server) == "—"
+
+
+def test_a_sweep_is_skipped_while_the_previous_one_has_batches_pending(make_server) -> None:
+    ids = [make_server(init_timeout_ms=1000, timeout_ms=1000).id for _ in range(2)]
+    first = services.servers_sweep_enqueue(
+        concurrency=1, time_limit=10
+    )  # one server a batch; not run: no worker
+
+    second = services.servers_sweep_enqueue(concurrency=1, time_limit=10)
+
+    assert first["batches"] == 2
+    assert second["skipped"] == "pending" and second["batches"] == 0
+    for server_id in ids:  # the two batches run and count themselves off
+        services.servers_check_batch(server_ids=[server_id], concurrency=1, sweep=True)
+    assert services.servers_sweep_enqueue(concurrency=1, time_limit=10)["batches"] == 2
