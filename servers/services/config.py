@@ -68,8 +68,15 @@ def mcp_config_build(*, actor: Any, agent: Agent) -> dict[str, Any]:
     config: dict[str, Any] = {}
     missing: list[dict[str, Any]] = []
     for server in agent_servers(agent):
+        # "A B" and "a_b" share a key: suffix the id rather than let one silently replace
+        # the other in the agent's config.
+        key = (
+            server.server_key
+            if server.server_key not in config
+            else f"{server.server_key}_{server.pk}"
+        )
         try:
-            config[server.server_key] = _entry(server, agent)
+            config[key] = _entry(server, agent)
         except MissingCredential as exc:
             missing.append({"server_id": str(server.pk), "server_key": server.server_key,
                             "server_name": server.name, "reason": str(exc)})  # fmt: skip

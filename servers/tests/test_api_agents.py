@@ -210,3 +210,13 @@ def test_it_reports_tool_name_collisions(user_api, user):
     [collision] = body["collisions"]
     assert collision["name"] == "mcp__my_server__go"
     assert sorted(collision["server_ids"]) == sorted([str(a.pk), str(b.pk)])
+
+
+def test_servers_whose_keys_collide_both_appear_in_the_config(user_api, user):
+    agent = AgentFactory(owner=user)
+    McpServerFactory(name="Team Wiki")
+    second = McpServerFactory(name="team_wiki", alias="wiki2")
+
+    servers = user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()["mcpServers"]
+
+    assert set(servers) == {"team_wiki", f"team_wiki_{second.pk}"}
