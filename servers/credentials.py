@@ -15,7 +15,9 @@ class MissingCredential(Exception):
 def _connection_for(server: McpServer, agent: Agent | None) -> AgentConnection:
     if agent is None:
         raise MissingCredential(f"{server.name} uses per-agent credentials and no agent was given")
-    connection = AgentConnection.objects.filter(agent=agent, server=server).first()
+    # Through agent.connections so a caller resolving many servers (the client-config export)
+    # can prefetch them once instead of one query per server.
+    connection = next((c for c in agent.connections.all() if c.server_id == server.pk), None)
     if connection is None or connection.access_token is None:
         raise MissingCredential(f"agent {agent.name} has no credential for {server.name}")
     return connection

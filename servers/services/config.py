@@ -67,6 +67,7 @@ def mcp_config_build(*, actor: Any, agent: Agent) -> dict[str, Any]:
     """
     config: dict[str, Any] = {}
     missing: list[dict[str, Any]] = []
+    agent = Agent.objects.prefetch_related("connections").get(pk=agent.pk)
     for server in agent_servers(agent):
         # "A B" and "a_b" share a key: suffix the id rather than let one silently replace
         # the other in the agent's config.

@@ -220,3 +220,20 @@ def test_servers_whose_keys_collide_both_appear_in_the_config(user_api, user):
     servers = user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()["mcpServers"]
 
     assert set(servers) == {"team_wiki", f"team_wiki_{second.pk}"}
+
+
+@pytest.mark.parametrize("count", [1, 6])
+def test_the_config_runs_the_same_queries_for_one_or_many_per_agent_servers(
+    user_api, user, count, django_assert_max_num_queries
+):
+    agent = AgentFactory(owner=user)
+    for index in range(count):
+        server = McpServerFactory(
+            name=f"Per {index}", auth_type="bearer", credential_mode="per_agent"
+        )
+        AgentConnectionFactory(agent=agent, server=server, access_token=f"tok-{index}")
+
+    with django_assert_max_num_queries(9):  # the same bound for 1 and 6: no query per server
+        body = user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()
+
+    assert len(body["mcpServers"]) == count
