@@ -1,20 +1,33 @@
 """The only place outbound HTTP clients are made: every client has a timeout and the URL guard.
 
 Callers pass the URL through `guarded()` (or use the helpers below) before sending; the
-clients refuse redirects to places the guard would refuse by checking each request.
+clients refuse redirects to places the guard would refuse by checking each request, and
+their connection pools connect only to addresses the guard checked (lib/netguard), so a name
+that resolves elsewhere between the check and the connect (DNS rebinding) is refused too.
 """
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import httpx2
 
+from mcpcontrol.lib.netguard import AsyncGuardedBackend, AsyncGuardedBackend2, GuardedBackend
 from mcpcontrol.lib.urlguard import BlockedUrl, check_url
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 USER_AGENT = "mcpcontrol/1.0"
 
-__all__ = ["BlockedUrl", "SharedPool", "async_client", "client", "guarded", "mcp_client"]
+__all__ = [
+    "BlockedUrl",
+    "SharedPool",
+    "async_client",
+    "async_guarded_transport",
+    "client",
+    "guarded",
+    "guarded_transport",
+    "mcp_client",
+]
 
 
 def guarded(url: str) -> str:
@@ -29,10 +42,36 @@ async def _acheck_request(request: httpx.Request) -> None:
     check_url(str(request.url))
 
 
+# What httpx.Client passes to the transport it builds; we build it, so we pass them on.
+_TRANSPORT_OPTIONS = ("verify", "cert", "trust_env", "http1", "http2", "limits")
+
+
+def _transport_options(kwargs: dict[str, object]) -> dict[str, Any]:
+    return {key: kwargs[key] for key in _TRANSPORT_OPTIONS if key in kwargs}
+
+
+# httpx's transports take no network_backend, so the one their pool made is wrapped in place
+# (private attributes: tests/test_guarded_connections.py fails if an upgrade moves them).
+def guarded_transport(**options: Any) -> httpx.HTTPTransport:
+    """httpx's default transport, its pool connecting through GuardedBackend."""
+    transport = httpx.HTTPTransport(**options)
+    pool = transport._pool
+    pool._network_backend = GuardedBackend(pool._network_backend)
+    return transport
+
+
+def async_guarded_transport(**options: Any) -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport(**options)
+    pool = transport._pool
+    pool._network_backend = AsyncGuardedBackend(pool._network_backend)
+    return transport
+
+
 def client(*, timeout: float = DEFAULT_TIMEOUT_SECONDS, **kwargs: object) -> httpx.Client:
     """A synchronous client whose every request (redirects included) passes the URL guard."""
     hooks = {"request": [_check_request]}
     headers = {"User-Agent": USER_AGENT, **(kwargs.pop("headers", None) or {})}  # type: ignore[dict-item]
+    kwargs.setdefault("transport", guarded_transport(**_transport_options(kwargs)))
     return httpx.Client(timeout=timeout, event_hooks=hooks, headers=headers, **kwargs)  # type: ignore[arg-type]
 
 
@@ -42,6 +81,7 @@ def async_client(
     """The async twin of client(); shared by the health engine across concurrent checks."""
     hooks = {"request": [_acheck_request]}
     headers = {"User-Agent": USER_AGENT, **(kwargs.pop("headers", None) or {})}  # type: ignore[dict-item]
+    kwargs.setdefault("transport", async_guarded_transport(**_transport_options(kwargs)))
     return httpx.AsyncClient(timeout=timeout, event_hooks=hooks, headers=headers, **kwargs)  # type: ignore[arg-type]
 
 
@@ -61,6 +101,8 @@ class SharedPool(httpx2.AsyncBaseTransport):
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
         self._pool = httpx2.AsyncHTTPTransport(limits=limits)
+        pool = self._pool._pool
+        pool._network_backend = AsyncGuardedBackend2(pool._network_backend)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         return await self._pool.handle_async_request(request)
@@ -73,9 +115,9 @@ class SharedPool(httpx2.AsyncBaseTransport):
 
 
 async def _acheck_request2(request: httpx2.Request) -> None:
-    # resolve=False: the caller resolved and checked the host before the session started;
-    # this catches a redirect or endpoint event naming another literal address or scheme
-    # without a blocking DNS lookup on the event loop per request.
+    # resolve=False: no blocking DNS lookup on the event loop per request. This catches a
+    # scheme or literal address early (a redirect, an SSE endpoint event); names are checked
+    # where it counts, on the addresses the pool connects to (AsyncGuardedBackend2).
     check_url(str(request.url), resolve=False)
 
 

@@ -28,7 +28,8 @@ class BlockedUrl(ValueError):
     """The URL may not be contacted; the message says why (safe to show to an operator)."""
 
 
-def _check_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str) -> None:
+def check_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str) -> None:
+    """Raise BlockedUrl if `address` may not be contacted; `host` names it in the message."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     if address in _METADATA_ADDRESSES or address.is_link_local:
@@ -64,7 +65,7 @@ def check_url(url: str, *, resolve: bool = True) -> str:
     if host in _METADATA_HOSTS:
         raise BlockedUrl(f"{host} is a cloud metadata host")
     try:
-        _check_address(ipaddress.ip_address(host), host)
+        check_address(ipaddress.ip_address(host), host)
         return url
     except ValueError as exc:
         if isinstance(exc, BlockedUrl):
@@ -76,5 +77,22 @@ def check_url(url: str, *, resolve: bool = True) -> str:
     except (socket.gaierror, UnicodeError):
         return url  # unresolvable: the connection attempt reports it as unreachable
     for info in infos:
-        _check_address(ipaddress.ip_address(info[4][0]), host)
+        check_address(ipaddress.ip_address(info[4][0]), host)
     return url
+
+
+def resolve_checked(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to, each one checked; BlockedUrl if any is refused.
+
+    For the connection itself: connecting to one of these literals (not to the name again)
+    leaves no window for the name to resolve elsewhere between the check and the connect.
+    Resolution failures raise socket.gaierror (an OSError), like a connect would.
+    """
+    name = host.rstrip(".").lower()
+    if name in _METADATA_HOSTS:
+        raise BlockedUrl(f"{name} is a cloud metadata host")
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    for address in addresses:
+        check_address(ipaddress.ip_address(address), name)
+    return addresses

@@ -13,6 +13,8 @@ import httpx2
 from mcp.shared.exceptions import MCPError
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
+from mcpcontrol.lib.urlguard import BlockedUrl
+
 AUTH_STATUSES = frozenset({401, 403})
 
 
@@ -43,6 +45,8 @@ def _auth_message(status: int, challenge: str) -> str:
 
 
 def _classify_leaf(exc: BaseException) -> tuple[str, str] | None:
+    if isinstance(exc, BlockedUrl):  # refused at connect time; worded as the pre-check words it
+        return "unreachable", f"URL refused: {exc}"
     # TimeoutError before OSError: it is an OSError subclass.
     if isinstance(exc, httpx2.TimeoutException | TimeoutError):
         return "timeout", f"timed out: {exc}"

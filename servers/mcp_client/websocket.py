@@ -15,6 +15,9 @@ from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.uri import parse_uri
+
+from mcpcontrol.lib.netguard import open_socket
 
 SUBPROTOCOL = "mcp"
 
@@ -49,17 +52,32 @@ async def _write_frames(
 async def websocket_client(
     url: str, *, headers: dict[str, str], open_timeout: float
 ) -> AsyncIterator[TransportStreams]:
-    """Connect to `url` and yield the (read, write) stream pair the SDK session expects."""
+    """Connect to `url` and yield the (read, write) stream pair the SDK session expects.
+
+    The socket is opened to an address the URL guard checked (open_socket), so the name
+    cannot resolve elsewhere after the check; TLS still verifies and sends the URI's host
+    name. With a given socket websockets follows no redirect, which also keeps a redirect
+    from leading the handshake somewhere unchecked.
+    """
+    uri = parse_uri(url)
+    with anyio.fail_after(open_timeout):
+        sock = await open_socket(uri.host, uri.port)
     read_writer, read_stream = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     write_stream, write_reader = anyio.create_memory_object_stream[SessionMessage](0)
-    async with connect(
-        url,
-        subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-        additional_headers=headers,
-        open_timeout=open_timeout,
-        close_timeout=1,
-        proxy=None,
-    ) as ws:
+    try:
+        ws = await connect(
+            url,
+            sock=sock,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            additional_headers=headers,
+            open_timeout=open_timeout,
+            close_timeout=1,
+            proxy=None,
+        )
+    except BaseException:
+        sock.close()  # idempotent if the failed connection closed it already
+        raise
+    async with ws:
         if ws.subprotocol != SUBPROTOCOL:
             raise ConnectionError(
                 f"server did not accept the {SUBPROTOCOL!r} websocket subprotocol"

@@ -3,10 +3,12 @@
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 from django.contrib.auth import get_user_model
 
 from servers import services
+from servers.mcp_client import ProbeResult, SharedPool, Target, probe
 from servers.models import Agent, AgentConnection, McpServer
 from servers.tests.conftest import stdio_fields
 
@@ -237,3 +239,46 @@ def test_it_refuses_a_url_the_guard_blocks(make_server, settings, sdk_http_url) 
 
     assert result.outcome == "unreachable"
     assert "URL refused" in result.message and "private or loopback" in result.message
+
+
+def _by_name(url: str) -> str:
+    return url.replace("127.0.0.1", "localhost")  # a name, resolved only by the connection
+
+
+def _probe(transport: str, url: str) -> ProbeResult:
+    async def run() -> ProbeResult:
+        pool = SharedPool(max_connections=4)
+        try:
+            return await probe(Target(transport=transport, url=url, init_timeout=10), pool=pool)
+        finally:
+            await pool.close_pool()
+
+    return anyio.run(run)
+
+
+@pytest.mark.parametrize(
+    ("transport", "fixture"),
+    [(HTTP, "sdk_http_url"), (McpServer.Transport.SSE, "sdk_sse_url"),
+     (McpServer.Transport.WEBSOCKET, "sdk_ws_url")],
+)  # fmt: skip
+def test_a_connection_the_guard_refuses_is_unreachable_with_its_message(
+    request, settings, transport, fixture
+) -> None:
+    """Past the pre-check (as if the name rebound after it): refused at connect time."""
+    url = _by_name(request.getfixturevalue(fixture))
+    settings.MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS = False
+
+    result = _probe(transport, url)
+
+    assert result.outcome == "unreachable"
+    assert result.message.startswith("URL refused: localhost is a private or loopback address")
+
+
+@pytest.mark.parametrize("fixture", ["sdk_http_url", "sdk_ws_url"])
+def test_a_name_is_reached_through_its_checked_address_when_allowed(request, fixture) -> None:
+    url = _by_name(request.getfixturevalue(fixture))
+    transport = HTTP if url.startswith("http") else McpServer.Transport.WEBSOCKET
+
+    result = _probe(transport, url)
+
+    assert result.outcome == "healthy", result.message

@@ -1,0 +1,200 @@
+"""The URL guard at connect time: resolve once, check every address, connect to a literal.
+
+check_url() resolves a name and checks its addresses, but the connection used to resolve the
+name again: a DNS answer that changes in between (rebinding) would send the request to a
+loopback or metadata address the guard never saw. Here the resolution that is checked is
+the one that is used: the backends below replace httpcore's and httpcore2's connect_tcp, and
+open_socket() makes the websocket transport's socket. TLS still uses the URL's host name
+(httpcore passes the origin host as server_hostname to start_tls after connect_tcp;
+websockets uses the URI host when given a socket), so SNI and certificate checks are as before.
+"""
+
+import asyncio
+import socket
+from collections.abc import Iterable
+
+import anyio.to_thread
+import httpcore
+import httpcore2
+
+from mcpcontrol.lib.urlguard import BlockedUrl, resolve_checked
+
+__all__ = [
+    "AsyncGuardedBackend",
+    "AsyncGuardedBackend2",
+    "BlockedUrl",
+    "GuardedBackend",
+    "aresolve",
+    "open_socket",
+]
+
+SocketOption = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
+
+
+async def aresolve(host: str, port: int) -> list[str]:
+    """resolve_checked() off the event loop (getaddrinfo blocks)."""
+    return await anyio.to_thread.run_sync(resolve_checked, host, port)
+
+
+def _unresolvable(host: str, exc: Exception) -> str:
+    return f"cannot resolve {host}: {exc}"
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend, connecting only to checked addresses of the host."""
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            addresses = resolve_checked(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(_unresolvable(host, exc)) from exc
+        error: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                return self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address,
+                    socket_options=socket_options,
+                )  # fmt: skip
+            except httpcore.ConnectError as exc:
+                error = exc
+        assert error is not None  # getaddrinfo answers at least one address or raises
+        raise error
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        # A socket path comes from our own configuration, never from a URL.
+        return self._inner.connect_unix_socket(path, timeout=timeout, socket_options=socket_options)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's async backend (httpx.AsyncClient), connecting only to checked addresses."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = await aresolve(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(_unresolvable(host, exc)) from exc
+        error: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address,
+                    socket_options=socket_options,
+                )  # fmt: skip
+            except httpcore.ConnectError as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._inner.connect_unix_socket(
+            path, timeout=timeout, socket_options=socket_options
+        )
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class AsyncGuardedBackend2(httpcore2.AsyncNetworkBackend):
+    """The same for httpcore2 (httpx2, the MCP SDK's HTTP client)."""
+
+    def __init__(self, inner: httpcore2.AsyncNetworkBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        try:
+            addresses = await aresolve(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise httpcore2.ConnectError(_unresolvable(host, exc)) from exc
+        error: httpcore2.ConnectError | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address,
+                    socket_options=socket_options,
+                )  # fmt: skip
+            except httpcore2.ConnectError as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        return await self._inner.connect_unix_socket(
+            path, timeout=timeout, socket_options=socket_options
+        )
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+async def open_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket connected to a checked address of `host` (for the websocket transport).
+
+    Raises BlockedUrl if any address is refused, OSError if none answers. The caller bounds
+    the time (the lookup runs in a worker thread, the connects on the event loop).
+    """
+    addresses = await aresolve(host, port)
+    loop = asyncio.get_running_loop()
+    error: OSError | None = None
+    for address in addresses:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (address, port))
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    assert error is not None
+    raise error
