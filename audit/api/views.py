@@ -1,18 +1,18 @@
 """/api/v1/admin/audit: the audit trail, read-only, for administrators."""
 
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from audit.api.serializers import AuditEventSerializer
+from audit.api.serializers import AuditEventSerializer, AuditLogListSerializer
 from audit.filtersets import AuditEventFilterSet
 from audit.models import AuditEvent
 from mcpcontrol.api.pagination import paginate
 from mcpcontrol.api.permissions import ADMIN, HasScope, IsAdminRole
+from mcpcontrol.api.schema import PAGE_PARAMS, errors
 
 
 class AuditEventViewSet(viewsets.GenericViewSet[AuditEvent]):
@@ -28,8 +28,8 @@ class AuditEventViewSet(viewsets.GenericViewSet[AuditEvent]):
 
     @extend_schema(
         operation_id="admin_audit_list",
-        parameters=[OpenApiParameter("page", int), OpenApiParameter("per_page", int)],
-        responses={200: OpenApiTypes.OBJECT},
+        parameters=PAGE_PARAMS,
+        responses={200: AuditLogListSerializer, **errors(400, 401, 403)},
     )
     def list(self, request: Request) -> Response:
         page = paginate(request, self.filter_queryset(self.get_queryset()))

@@ -2,12 +2,15 @@
 
 from typing import Any
 
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from mcpcontrol.api.permissions import role_scopes
+from mcpcontrol.api.schema import errors
 from mcpcontrol.api.throttling import TokenGenerationThrottle
+from tokens.api.schema import TokenPairSerializer
 
 
 class ScopedTokenObtainPairSerializer(TokenObtainPairSerializer):
@@ -18,10 +21,16 @@ class ScopedTokenObtainPairSerializer(TokenObtainPairSerializer):
         return token
 
 
+@extend_schema_view(
+    post=extend_schema(responses={200: TokenPairSerializer, **errors(400, 401, 429)})
+)
 class ScopedTokenObtainPairView(TokenObtainPairView):
     serializer_class = ScopedTokenObtainPairSerializer
     throttle_classes = (TokenGenerationThrottle,)
 
 
+@extend_schema_view(
+    post=extend_schema(responses={200: TokenRefreshSerializer, **errors(400, 401, 429)})
+)
 class ScopedTokenRefreshView(TokenRefreshView):
     throttle_classes = (TokenGenerationThrottle,)

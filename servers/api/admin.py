@@ -1,7 +1,6 @@
 """/api/v1/admin/servers: the fleet as administrators see it (admin role and scope only)."""
 
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -11,10 +10,17 @@ from rest_framework.response import Response
 
 from mcpcontrol.api.pagination import paginate
 from mcpcontrol.api.permissions import ADMIN, HasScope, IsAdminRole
+from mcpcontrol.api.schema import PAGE_PARAMS, errors
 from mcpcontrol.api.throttling import WritesThrottle
 from servers import services
+from servers.api.schema import (
+    AdminHealthSerializer,
+    AdminServerListSerializer,
+    AdminStatsSerializer,
+    ServerCreatedSerializer,
+)
 from servers.api.serializers import McpServerListSerializer, McpServerWriteSerializer
-from servers.api.views import CREATED, ERROR, PAGE_PARAMS, created_response, register_from_request
+from servers.api.views import created_response, register_from_request
 from servers.filtersets import AdminMcpServerFilterSet
 from servers.models import McpServer
 from tokens import services as token_services
@@ -39,7 +45,7 @@ class AdminMcpServerViewSet(viewsets.GenericViewSet[McpServer]):
     @extend_schema(
         operation_id="admin_servers_list",
         parameters=PAGE_PARAMS,
-        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR},
+        responses={200: AdminServerListSerializer, **errors(400, 401, 403)},
     )
     def list(self, request: Request) -> Response:
         page = paginate(request, self.filter_queryset(self.get_queryset()))
@@ -47,13 +53,14 @@ class AdminMcpServerViewSet(viewsets.GenericViewSet[McpServer]):
         return Response({"servers": data, **{k: v for k, v in page.meta().items()}})
 
     @extend_schema(
-        request=McpServerWriteSerializer, responses={201: CREATED, 400: ERROR, 403: ERROR}
+        request=McpServerWriteSerializer,
+        responses={201: ServerCreatedSerializer, **errors(400, 401, 403, 409, 429)},
     )
     def create(self, request: Request) -> Response:
         """Create a server for anyone: app-wide by default, or for a user or a group."""
         return created_response(register_from_request(request, request.data))
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 403: ERROR})
+    @extend_schema(responses={200: AdminStatsSerializer, **errors(401, 403)})
     @action(detail=False, methods=["get"])
     def stats(self, request: Request) -> Response:
         from django.contrib.auth import get_user_model
@@ -63,7 +70,7 @@ class AdminMcpServerViewSet(viewsets.GenericViewSet[McpServer]):
             **services.server_stats(), **token_services.token_stats(), "active_users": active_users,
         })  # fmt: skip
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 403: ERROR})
+    @extend_schema(responses={200: AdminHealthSerializer, **errors(401, 403)})
     @action(detail=False, methods=["get"])
     def health(self, request: Request) -> Response:
         rows = self.get_queryset().values(*HEALTH_FIELDS)

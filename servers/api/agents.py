@@ -4,8 +4,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -16,13 +15,22 @@ from rest_framework.response import Response
 
 from mcpcontrol.api.pagination import paginate
 from mcpcontrol.api.permissions import READ_SERVERS, WRITE_SERVERS, HasScope, is_admin
+from mcpcontrol.api.schema import PAGE_PARAMS, errors
 from mcpcontrol.api.throttling import WritesThrottle
 from servers import services
+from servers.api.schema import (
+    AgentConnectionSerializer,
+    AgentListSerializer,
+    AgentToolsSerializer,
+    McpConfigSerializer,
+)
 from servers.api.serializers import AgentConnectionWriteSerializer, AgentSerializer
-from servers.api.views import ERROR
 from servers.models import Agent, AgentConnection, McpServer
 
 
+@extend_schema_view(
+    retrieve=extend_schema(responses={200: AgentSerializer, **errors(401, 403, 404)})
+)
 class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
     serializer_class = AgentSerializer
     permission_classes = (IsAuthenticated, HasScope)
@@ -46,14 +54,20 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
             raise ValidationError({"user_id": ["No such user."]})
         return owner
 
-    @extend_schema(operation_id="agents_list", responses={200: OpenApiTypes.OBJECT, 400: ERROR})
+    @extend_schema(
+        operation_id="agents_list",
+        parameters=PAGE_PARAMS,
+        responses={200: AgentListSerializer, **errors(400, 401, 403)},
+    )
     def list(self, request: Request) -> Response:
         page = paginate(request, self.get_queryset())
         return Response(
             {"agents": AgentSerializer(page.items, many=True).data, "pagination": page.meta()}
         )
 
-    @extend_schema(request=AgentSerializer, responses={201: AgentSerializer, 400: ERROR})
+    @extend_schema(
+        request=AgentSerializer, responses={201: AgentSerializer, **errors(400, 401, 403, 429)}
+    )
     def create(self, request: Request) -> Response:
         serializer = AgentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -65,7 +79,8 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
         return Response(AgentSerializer(agent).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=AgentSerializer, responses={200: AgentSerializer, 400: ERROR, 404: ERROR}
+        request=AgentSerializer,
+        responses={200: AgentSerializer, **errors(400, 401, 403, 404, 429)},
     )
     def partial_update(self, request: Request, pk: str) -> Response:
         agent = self.get_object()
@@ -78,12 +93,13 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
         return Response(AgentSerializer(agent).data)
 
     @extend_schema(
-        request=AgentSerializer, responses={200: AgentSerializer, 400: ERROR, 404: ERROR}
+        request=AgentSerializer,
+        responses={200: AgentSerializer, **errors(400, 401, 403, 404, 429)},
     )
     def update(self, request: Request, pk: str) -> Response:
         return self.partial_update(request, pk)
 
-    @extend_schema(responses={204: None, 404: ERROR})
+    @extend_schema(responses={204: None, **errors(401, 403, 404, 429)})
     def destroy(self, request: Request, pk: str) -> Response:
         services.agent_delete(actor=request.user, agent=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -97,9 +113,9 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
 
     @extend_schema(
         methods=["PUT"], request=AgentConnectionWriteSerializer,
-        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR},
+        responses={200: AgentConnectionSerializer, **errors(400, 401, 403, 404, 429)},
     )  # fmt: skip
-    @extend_schema(methods=["DELETE"], responses={204: None, 404: ERROR})
+    @extend_schema(methods=["DELETE"], responses={204: None, **errors(401, 403, 404, 429)})
     @action(
         detail=True, methods=["put", "delete"],
         url_path=r"connections/(?P<server_id>\d+)", url_name="connection",
@@ -122,14 +138,14 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
             "expires_at": connection.expires_at, "updated_at": connection.updated_at,
         })  # fmt: skip
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ERROR})
+    @extend_schema(responses={200: McpConfigSerializer, **errors(401, 403, 404)})
     @action(detail=True, methods=["get"], url_path="mcp-config")
     def mcp_config(self, request: Request, pk: str) -> Response:
         """The agent's client config. It reveals secrets: audited, and never cached."""
         config = services.mcp_config_build(actor=request.user, agent=self.get_object())
         return Response(config, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ERROR})
+    @extend_schema(responses={200: AgentToolsSerializer, **errors(401, 403, 404)})
     @action(detail=True, methods=["get"])
     def tools(self, request: Request, pk: str) -> Response:
         agent = self.get_object()

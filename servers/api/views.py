@@ -4,7 +4,6 @@ import re
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -16,8 +15,16 @@ from rest_framework.response import Response
 from mcpcontrol.api.errors import PreconditionFailed, error_body
 from mcpcontrol.api.pagination import paginate
 from mcpcontrol.api.permissions import READ_SERVERS, WRITE_SERVERS, HasScope
+from mcpcontrol.api.schema import PAGE_PARAMS, VERSION_CONFLICT, errors
 from mcpcontrol.api.throttling import WritesThrottle
 from servers import services
+from servers.api.schema import (
+    ServerCreatedSerializer,
+    ServerListResponseSerializer,
+    ServerRefreshedSerializer,
+    ServerToggledSerializer,
+    ServerToolsSerializer,
+)
 from servers.api.serializers import (
     McpServerListSerializer,
     McpServerSerializer,
@@ -26,27 +33,6 @@ from servers.api.serializers import (
 from servers.filtersets import McpServerFilterSet
 from servers.models import McpServer
 
-PAGE_PARAMS = [
-    OpenApiParameter("page", int, description="Page number, 1 or more (default 1)."),
-    OpenApiParameter("per_page", int, description="Items per page, 1..100 (default 20)."),
-]
-ERROR = inline_serializer(
-    "Error",
-    {
-        "error": serializers.CharField(),
-        "message": serializers.CharField(),
-        "fields": serializers.DictField(required=False),
-    },
-)
-CREATED = inline_serializer(
-    "ServerCreated",
-    {
-        "id": serializers.CharField(), "server_name": serializers.CharField(),
-        "path": serializers.CharField(), "scope": serializers.CharField(),
-        "status": serializers.CharField(), "created_at": serializers.DateTimeField(),
-        "updated_at": serializers.DateTimeField(), "version": serializers.IntegerField(),
-    },
-)  # fmt: skip
 ETAG_RE = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 
 
@@ -97,29 +83,21 @@ class McpServerViewSet(viewsets.GenericViewSet[McpServer]):
     @extend_schema(
         operation_id="servers_list",
         parameters=PAGE_PARAMS,
-        responses={
-            200: inline_serializer(
-                "ServerList",
-                {
-                    "servers": McpServerListSerializer(many=True),
-                    "pagination": serializers.DictField(),
-                },
-            ),
-            400: ERROR,
-        },
+        responses={200: ServerListResponseSerializer, **errors(400, 401, 403)},
     )
     def list(self, request: Request) -> Response:
         page = paginate(request, self.filter_queryset(self.get_queryset()))
         data = McpServerListSerializer(page.items, many=True).data
         return Response({"servers": data, "pagination": page.meta()})
 
-    @extend_schema(responses={200: McpServerSerializer, 404: ERROR})
+    @extend_schema(responses={200: McpServerSerializer, **errors(401, 403, 404)})
     def retrieve(self, request: Request, pk: str) -> Response:
         server = self.get_object()
         return Response(McpServerSerializer(server).data, headers={"ETag": etag(server)})
 
     @extend_schema(
-        request=McpServerWriteSerializer, responses={201: CREATED, 400: ERROR, 403: ERROR}
+        request=McpServerWriteSerializer,
+        responses={201: ServerCreatedSerializer, **errors(400, 401, 403, 409, 429)},
     )
     def create(self, request: Request) -> Response:
         return created_response(register_from_request(request, request.data))
@@ -127,7 +105,11 @@ class McpServerViewSet(viewsets.GenericViewSet[McpServer]):
     @extend_schema(
         request=McpServerWriteSerializer,
         parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER)],
-        responses={200: CREATED, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 412: ERROR},
+        responses={
+            200: ServerCreatedSerializer,
+            **errors(400, 401, 403, 404, 412, 429),
+            409: VERSION_CONFLICT,
+        },
     )
     def partial_update(self, request: Request, pk: str) -> Response:
         """Update with optimistic locking: `version` in the body (409) or If-Match (412)."""
@@ -172,14 +154,14 @@ class McpServerViewSet(viewsets.GenericViewSet[McpServer]):
             raise PreconditionFailed()
         return server.version
 
-    @extend_schema(responses={204: None, 403: ERROR, 404: ERROR})
+    @extend_schema(responses={204: None, **errors(401, 403, 404, 429)})
     def destroy(self, request: Request, pk: str) -> Response:
         services.server_delete(actor=request.user, server=self.get_changeable())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         request=inline_serializer("Toggle", {"enabled": serializers.BooleanField()}),
-        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: ServerToggledSerializer, **errors(400, 401, 403, 404, 429)},
     )
     @action(detail=True, methods=["post"])
     def toggle(self, request: Request, pk: str) -> Response:
@@ -191,14 +173,17 @@ class McpServerViewSet(viewsets.GenericViewSet[McpServer]):
         body = server_summary(server, "status", "updated_at")
         return Response({**body, "enabled": server.is_enabled})
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ERROR})
+    @extend_schema(responses={200: ServerToolsSerializer, **errors(401, 403, 404)})
     @action(detail=True, methods=["get"])
     def tools(self, request: Request, pk: str) -> Response:
         server = self.get_object()
         body = server_summary(server, "num_tools")
         return Response({**body, "tools": server.tools or [], "cached": True})
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 404: ERROR, 503: ERROR})
+    @extend_schema(
+        request=None,
+        responses={200: ServerRefreshedSerializer, **errors(401, 403, 404, 409, 429)},
+    )
     @action(detail=True, methods=["post"])
     def refresh(self, request: Request, pk: str) -> Response:
         """One health check now, through the service the background worker uses."""

@@ -1,8 +1,7 @@
 """/api/v1/tokens: a user's stored tokens, and scoped JWTs for API clients."""
 
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -12,8 +11,10 @@ from rest_framework.response import Response
 
 from mcpcontrol.api.pagination import paginate
 from mcpcontrol.api.permissions import READ_TOKENS, WRITE_TOKENS, HasScope, request_scopes
+from mcpcontrol.api.schema import PAGE_PARAMS, errors
 from mcpcontrol.api.throttling import TokenGenerationThrottle, WritesThrottle
 from tokens import services
+from tokens.api.schema import TokenGeneratedSerializer, TokenListSerializer
 from tokens.api.serializers import (
     TokenDetailSerializer,
     TokenGenerateSerializer,
@@ -46,15 +47,17 @@ class TokenViewSet(viewsets.GenericViewSet[Token]):
 
     @extend_schema(
         operation_id="tokens_list",
-        parameters=[OpenApiParameter("page", int), OpenApiParameter("per_page", int)],
-        responses={200: OpenApiTypes.OBJECT},
+        parameters=PAGE_PARAMS,
+        responses={200: TokenListSerializer, **errors(400, 401, 403)},
     )
     def list(self, request: Request) -> Response:
         page = paginate(request, self.filter_queryset(self.get_queryset()))
         data = TokenSerializer(page.items, many=True).data
         return Response({"tokens": data, "pagination": page.meta()})
 
-    @extend_schema(request=TokenWriteSerializer, responses={201: TokenSerializer})
+    @extend_schema(
+        request=TokenWriteSerializer, responses={201: TokenSerializer, **errors(400, 401, 403, 429)}
+    )
     def create(self, request: Request) -> Response:
         serializer = TokenWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -63,19 +66,22 @@ class TokenViewSet(viewsets.GenericViewSet[Token]):
         )
         return Response(TokenSerializer(token).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses={200: TokenDetailSerializer})
+    @extend_schema(responses={200: TokenDetailSerializer, **errors(401, 403, 404)})
     def retrieve(self, request: Request, pk: str) -> Response:
         token = self.get_live()
         value = services.token_reveal(actor=request.user, token=token)
         data = TokenDetailSerializer(token, context={"token_value": value}).data
         return Response(data, headers={"Cache-Control": "no-store"})
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, **errors(401, 403, 404, 429)})
     def destroy(self, request: Request, pk: str) -> Response:
         services.token_delete(actor=request.user, token=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=TokenRenewSerializer, responses={200: TokenSerializer})
+    @extend_schema(
+        request=TokenRenewSerializer,
+        responses={200: TokenSerializer, **errors(400, 401, 403, 404, 429)},
+    )
     @action(detail=True, methods=["put"])
     def refresh(self, request: Request, pk: str) -> Response:
         token = self.get_object()
@@ -89,7 +95,10 @@ class TokenViewSet(viewsets.GenericViewSet[Token]):
         )  # fmt: skip
         return Response(TokenSerializer(token).data)
 
-    @extend_schema(request=TokenGenerateSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=TokenGenerateSerializer,
+        responses={200: TokenGeneratedSerializer, **errors(400, 401, 403, 429)},
+    )
     @action(detail=False, methods=["post"], throttle_classes=[TokenGenerationThrottle])
     def generate(self, request: Request) -> Response:
         """A JWT pair for the caller with at most the scopes the caller itself holds."""
