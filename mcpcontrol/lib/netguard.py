@@ -11,7 +11,7 @@ websockets uses the URI host when given a socket), so SNI and certificate checks
 
 import asyncio
 import socket
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import anyio.to_thread
 import httpcore
@@ -40,6 +40,27 @@ async def aresolve(host: str, port: int) -> list[str]:
 
 def _unresolvable(host: str, exc: Exception) -> str:
     return f"cannot resolve {host}: {exc}"
+
+
+async def _first_answering[StreamT](
+    host: str,
+    port: int,
+    connect: Callable[[str], Awaitable[StreamT]],
+    connect_error: type[Exception],
+) -> StreamT:
+    """Connect to the first checked address of `host` that answers (both async backends)."""
+    try:
+        addresses = await aresolve(host, port)
+    except (OSError, UnicodeError) as exc:
+        raise connect_error(_unresolvable(host, exc)) from exc
+    error: Exception | None = None
+    for address in addresses:
+        try:
+            return await connect(address)
+        except connect_error as exc:
+            error = exc
+    assert error is not None  # getaddrinfo answers at least one address or raises
+    raise error
 
 
 class GuardedBackend(httpcore.NetworkBackend):
@@ -99,21 +120,13 @@ class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        try:
-            addresses = await aresolve(host, port)
-        except (OSError, UnicodeError) as exc:
-            raise httpcore.ConnectError(_unresolvable(host, exc)) from exc
-        error: httpcore.ConnectError | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address,
-                    socket_options=socket_options,
-                )  # fmt: skip
-            except httpcore.ConnectError as exc:
-                error = exc
-        assert error is not None
-        raise error
+        async def connect(address: str) -> httpcore.AsyncNetworkStream:
+            return await self._inner.connect_tcp(
+                address, port, timeout=timeout, local_address=local_address,
+                socket_options=socket_options,
+            )  # fmt: skip
+
+        return await _first_answering(host, port, connect, httpcore.ConnectError)
 
     async def connect_unix_socket(
         self,
@@ -143,21 +156,13 @@ class AsyncGuardedBackend2(httpcore2.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore2.AsyncNetworkStream:
-        try:
-            addresses = await aresolve(host, port)
-        except (OSError, UnicodeError) as exc:
-            raise httpcore2.ConnectError(_unresolvable(host, exc)) from exc
-        error: httpcore2.ConnectError | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address,
-                    socket_options=socket_options,
-                )  # fmt: skip
-            except httpcore2.ConnectError as exc:
-                error = exc
-        assert error is not None
-        raise error
+        async def connect(address: str) -> httpcore2.AsyncNetworkStream:
+            return await self._inner.connect_tcp(
+                address, port, timeout=timeout, local_address=local_address,
+                socket_options=socket_options,
+            )  # fmt: skip
+
+        return await _first_answering(host, port, connect, httpcore2.ConnectError)
 
     async def connect_unix_socket(
         self,
