@@ -5,7 +5,7 @@ this process; every fixture stops what it started.
 """
 
 import json
-import selectors
+import queue
 import shutil
 import socket
 import subprocess
@@ -42,19 +42,27 @@ class Peer:
 
 
 def _read_port(proc: subprocess.Popen[str]) -> int:
-    """The port from the peer's "PORT <n>" line, waiting at most STARTUP_SECONDS."""
+    """The port from the peer's "PORT <n>" line, waiting at most STARTUP_SECONDS.
+
+    A reader thread, not select(): readline() may buffer the PORT line together with an
+    earlier one, and select() on the pipe would then wait for data that was already read.
+    """
     assert proc.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump(stream: Any) -> None:  # also keeps draining the pipe so the peer never blocks
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=pump, args=(proc.stdout,), daemon=True).start()
     deadline = time.monotonic() + STARTUP_SECONDS
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=deadline - time.monotonic()):
-                break
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if line.startswith("PORT "):
-                return int(line.split()[1])
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line.startswith("PORT "):
+            return int(line.split()[1])
     proc.kill()
     raise RuntimeError(f"peer {proc.args} did not report a port within {STARTUP_SECONDS}s")
 
