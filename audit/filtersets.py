@@ -1,14 +1,15 @@
 from django_filters import rest_framework as filters
 
 from audit.models import AuditEvent
+from mcpcontrol.api.filters import UtcIsoDateTimeFilter
 
 
 class AuditEventFilterSet(filters.FilterSet):
     entity_type = filters.CharFilter(max_length=64)
     user_id = filters.NumberFilter(field_name="actor_id", min_value=1, max_value=2**63 - 1)
     action = filters.ChoiceFilter(choices=AuditEvent.Action.choices)
-    start_date = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
-    end_date = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lte")
+    start_date = UtcIsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    end_date = UtcIsoDateTimeFilter(field_name="timestamp", lookup_expr="lte")
 
     class Meta:
         model = AuditEvent

@@ -67,6 +67,20 @@ def test_it_rejects_a_bad_date(admin_api):
     assert "start_date" in response.json()["fields"]
 
 
+def test_it_accepts_an_offset_the_database_could_not_store(admin_api):
+    _event()
+    # +23:18 is valid ISO 8601 but past PostgreSQL's ±16 h: it must be compared in UTC.
+    response = admin_api.get("/api/v1/admin/audit?start_date=2000-06-02T12:33:05%2B23:18")
+    assert response.status_code == 200
+    assert response.json()["total"] == 1
+
+
+def test_it_rejects_a_date_that_leaves_the_calendar_in_utc(admin_api):
+    response = admin_api.get("/api/v1/admin/audit?end_date=0001-01-01T00:00:00%2B05:00")
+    assert response.status_code == 400
+    assert "end_date" in response.json()["fields"]
+
+
 @pytest.mark.parametrize("per_page", [5, 50])
 def test_it_lists_audit_logs_in_a_constant_number_of_queries(
     admin_api, django_assert_max_num_queries, per_page
