@@ -12,6 +12,7 @@ websockets uses the URI host when given a socket), so SNI and certificate checks
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import anyio.to_thread
 import httpcore
@@ -106,76 +107,56 @@ class GuardedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
+class _AsyncGuard:
+    """connect_tcp through the guard, the rest delegated: shared by the httpcore and httpcore2
+    backends, which differ only in the library their types and errors come from."""
+
+    _connect_error: type[Exception]
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> Any:
+        async def connect(address: str) -> Any:
+            return await self._inner.connect_tcp(
+                address, port, timeout=timeout, local_address=local_address,
+                socket_options=socket_options,
+            )  # fmt: skip
+
+        return await _first_answering(host, port, connect, self._connect_error)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> Any:
+        # A socket path comes from our own configuration, never from a URL.
+        return await self._inner.connect_unix_socket(
+            path, timeout=timeout, socket_options=socket_options
+        )
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class AsyncGuardedBackend(_AsyncGuard, httpcore.AsyncNetworkBackend):
     """httpcore's async backend (httpx.AsyncClient), connecting only to checked addresses."""
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
-        self._inner = inner
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        async def connect(address: str) -> httpcore.AsyncNetworkStream:
-            return await self._inner.connect_tcp(
-                address, port, timeout=timeout, local_address=local_address,
-                socket_options=socket_options,
-            )  # fmt: skip
-
-        return await _first_answering(host, port, connect, httpcore.ConnectError)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return await self._inner.connect_unix_socket(
-            path, timeout=timeout, socket_options=socket_options
-        )
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    _connect_error = httpcore.ConnectError
 
 
-class AsyncGuardedBackend2(httpcore2.AsyncNetworkBackend):
+class AsyncGuardedBackend2(_AsyncGuard, httpcore2.AsyncNetworkBackend):
     """The same for httpcore2 (httpx2, the MCP SDK's HTTP client)."""
 
-    def __init__(self, inner: httpcore2.AsyncNetworkBackend) -> None:
-        self._inner = inner
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        async def connect(address: str) -> httpcore2.AsyncNetworkStream:
-            return await self._inner.connect_tcp(
-                address, port, timeout=timeout, local_address=local_address,
-                socket_options=socket_options,
-            )  # fmt: skip
-
-        return await _first_answering(host, port, connect, httpcore2.ConnectError)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        return await self._inner.connect_unix_socket(
-            path, timeout=timeout, socket_options=socket_options
-        )
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    _connect_error = httpcore2.ConnectError
 
 
 async def open_socket(host: str, port: int) -> socket.socket:
