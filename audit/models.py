@@ -6,6 +6,8 @@ class AuditEvent(models.Model):
     """One recorded change (or secret disclosure) of one entity, by a user or by the system."""
 
     class Action(models.TextChoices):
+        """Seed 004's create/update/delete (and toggle) for every entity, then ours."""
+
         CREATE = "create"
         UPDATE = "update"
         DELETE = "delete"
@@ -13,16 +15,16 @@ class AuditEvent(models.Model):
         TOOLS_CHANGED = "tools_changed"
         STATUS_CHANGED = "status_changed"
         SECRET_READ = "secret_read"
-        TOKEN_STORED = "token_stored"
-        TOKEN_REFRESHED = "token_refreshed"
-        TOKEN_REFRESH_FAILED = "token_refresh_failed"
-        TOKEN_REVOKED = "token_revoked"
-        TOKEN_DELETED = "token_deleted"
+        REFRESH = "refresh"
+        REFRESH_FAILED = "refresh_failed"
+        REVOKE = "revoke"
+        NEEDS_REAUTH = "needs_reauth"
         OAUTH_DISCOVERED = "oauth_discovered"
         OAUTH_REGISTERED = "oauth_registered"
-        NEEDS_REAUTH = "needs_reauth"
 
     action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
+    # server, agent, connection, grant, variable, token (the vault), jwt: a model's
+    # `audit_entity`, else its model name.
     entity_type = models.CharField(max_length=64, db_index=True)
     entity_id = models.CharField(max_length=64, db_index=True)
     entity_repr = models.CharField(max_length=200, blank=True)

@@ -92,7 +92,7 @@ def _seed(count: int) -> tuple[str, str]:
     from mcpcontrol.api.permissions import role_scopes
     from servers.models import McpServer
     from tokens.models import Token
-    from tokens.services import jwt_pair_for
+    from mcpcontrol.api.jwt import jwt_pair_for
 
     call_command("migrate", verbosity=0)
     users = get_user_model().objects

@@ -136,8 +136,10 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
+    "mcpcontrol",  # project-wide management commands
     "audit",
     "servers",
+    "credentials",
     "tokens",
 ]
 
@@ -150,6 +152,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "audit.middleware.RequestContextMiddleware",
+    "mcpcontrol.api.middleware.JsonErrorsMiddleware",
 ]
 
 ROOT_URLCONF = "mcpcontrol.urls"
@@ -217,6 +220,8 @@ else:
         "data_folder_in": str(RUN_DIR / "broker"),
         "data_folder_out": str(RUN_DIR / "broker"),
         "processed_folder": str(RUN_DIR / "broker-processed"),
+        # Its exchange tables: in the run folder, not wherever a worker happened to start.
+        "control_folder": str(RUN_DIR / "broker-control"),
         "store_processed": False,
     }
 
@@ -239,6 +244,12 @@ MCPCONTROL_OAUTH_REFRESH_INTERVAL_SECONDS = env_int(
     "MCPCONTROL_OAUTH_REFRESH_INTERVAL_SECONDS", 60, minimum=5
 )
 MCPCONTROL_PUBLIC_URL = env_str("MCPCONTROL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# OAuth refresh requests in flight at once per process (a thread pool, single-flight per grant).
+MCPCONTROL_OAUTH_REFRESH_CONCURRENCY = env_int("MCPCONTROL_OAUTH_REFRESH_CONCURRENCY", 16, minimum=1)
+# How long an agent's client config waits for due OAuth refreshes before answering without them.
+MCPCONTROL_CONFIG_REFRESH_BUDGET = env_int("MCPCONTROL_CONFIG_REFRESH_BUDGET_MS", 2000) / 1000
+# How long POST /servers/{id}/refresh waits for the worker's check before answering 202.
+MCPCONTROL_REFRESH_WAIT_SECONDS = env_int("MCPCONTROL_REFRESH_WAIT_SECONDS", 10)
 
 # --- Auth, REST API ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -287,7 +298,6 @@ SPECTACULAR_SETTINGS = {
         "TokenTypeEnum": "tokens.models.Token.Type",
         "ServerScopeEnum": "servers.models.McpServer.Scope",
         "ServerTransportEnum": "servers.models.McpServer.Transport",
-        "ClientTransportEnum": "servers.api.serializers.TRANSPORT_CHOICES",
     },
 }
 

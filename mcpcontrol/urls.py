@@ -9,8 +9,7 @@ urlpatterns = [
     path("api/v1/", include("mcpcontrol.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("api/v1/", include("tokens.api.oauth_urls")),
-    path("", include("tokens.urls")),
+    path("", include("credentials.urls")),
 ]
 
 # JSON error bodies for /api/ paths, Django's pages elsewhere.

@@ -1,21 +1,31 @@
 import re
+from dataclasses import dataclass, fields
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
-from mcpcontrol.lib.fields import EncryptedJSONField, EncryptedTextField, Sealed
+from mcpcontrol.lib.fields import EncryptedJSONField, EncryptedTextField, Sealed, Unreadable
+from mcpcontrol.lib.headers import header_errors
+from mcpcontrol.lib.urlguard import BlockedUrl, check_url_static
 
 ALIAS_RE = r"^[a-z0-9][a-z0-9_-]*$"
 alias_validator = RegexValidator(
     ALIAS_RE,
     "Alias must be lower-case letters, digits, '_' or '-', starting with a letter or digit.",
 )
+# Timeouts are operator input that sizes every health batch: bound them (5 minutes each).
+MAX_TIMEOUT_MS = 300_000
+_timeout_validators = [MinValueValidator(1), MaxValueValidator(MAX_TIMEOUT_MS)]
+RECENTLY_ACTIVE = timedelta(minutes=5)
+VARIABLE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def sanitize_name(name: str) -> str:
@@ -25,6 +35,48 @@ def sanitize_name(name: str) -> str:
 
 def default_alias(name: str) -> str:
     return re.sub(r"_+", "_", sanitize_name(name)).strip("_") or "server"
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """The OAuth client settings of a server (seed 004's `oauth` object, no secret in it).
+
+    Stored as one JSON document on the server; the keys are seed 004's, plus ours: issuer,
+    registration_endpoint, grant_type, token_endpoint_auth_method (what registration chose)
+    and token_variable (the variable a stdio server receives the access token in).
+    """
+
+    authorization_url: str = ""
+    token_url: str = ""
+    client_id: str = ""
+    scope: str = ""
+    redirect_uri: str = ""
+    token_exchange_method: str = "POST"
+    grant_types_supported: tuple[str, ...] = ()
+    token_endpoint_auth_methods_supported: tuple[str, ...] = ()
+    response_types_supported: tuple[str, ...] = ()
+    code_challenge_methods_supported: tuple[str, ...] = ()
+    skip_code_challenge_check: bool = False
+    revocation_endpoint: str = ""
+    revocation_endpoint_auth_methods_supported: tuple[str, ...] = ()
+    issuer: str = ""
+    registration_endpoint: str = ""
+    grant_type: str = "authorization_code"
+    token_endpoint_auth_method: str = ""
+    token_variable: str = ""
+
+    URL_KEYS = ("authorization_url", "token_url", "revocation_endpoint", "registration_endpoint")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> "OAuthSettings":
+        known = {f.name for f in fields(cls)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in (data or {}).items()}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @property
+    def machine(self) -> bool:
+        """A client credentials server: no human, tokens are simply asked for again."""
+        return self.grant_type == "client_credentials"
 
 
 class McpServerQuerySet(models.QuerySet["McpServer"]):
@@ -52,7 +104,7 @@ class McpServerQuerySet(models.QuerySet["McpServer"]):
 
 class McpServer(models.Model):
     """One managed MCP server: how to reach it, how to authenticate, who may use it, and what
-    the health engine last learned from it."""
+    the health engine last learned from it. Credentials themselves are credentials.Grant rows."""
 
     class Transport(models.TextChoices):
         STDIO = "stdio"
@@ -76,6 +128,9 @@ class McpServer(models.Model):
         PRIVATE_USER = "private_user"
 
     class Status(models.TextChoices):
+        """active: enabled and working as far as we know; inactive: disabled; error: enabled
+        but failing (MCPCONTROL_HEALTH_FAILURE_THRESHOLD checks in a row)."""
+
         ACTIVE = "active"
         INACTIVE = "inactive"
         ERROR = "error"
@@ -95,17 +150,14 @@ class McpServer(models.Model):
     }
     # Maps whose keys may be shown but whose values are secrets.
     SECRET_MAP_FIELDS = ("env", "headers")
-    SECRET_FIELDS = (
-        "auth_secret",
-        "oauth_client_id",
-        "oauth_client_secret",
-        "oauth_access_token",
-        "oauth_refresh_token",
-    )
+    SECRET_FIELDS = ("oauth_client_secret",)
+    audit_entity = "server"
 
     # identity
-    name = models.CharField(max_length=200, unique=True)
-    alias = models.CharField(max_length=64, unique=True, validators=[alias_validator])
+    name = models.CharField(max_length=200)
+    # Seed 000's alias: blank means "the sanitized name" (effective_alias). Unique per owner
+    # when given, like names: never across owners, or a refusal would reveal a private server.
+    alias = models.CharField(max_length=64, blank=True, validators=[alias_validator])
     description = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
     path = models.CharField(max_length=200, blank=True)
@@ -115,6 +167,7 @@ class McpServer(models.Model):
     transport_type = models.CharField(
         max_length=20, choices=Transport.choices, default=Transport.STREAMABLE_HTTP
     )
+    # The upstream for remote transports (seed 004's proxy_pass_url, too, for stdio servers).
     url = models.CharField(max_length=2000, blank=True)
     command = models.CharField(max_length=500, blank=True)
     args = models.JSONField(default=list, blank=True)
@@ -126,12 +179,10 @@ class McpServer(models.Model):
     headers = EncryptedJSONField()
     stderr = models.CharField(max_length=10, choices=Stderr.choices, default=Stderr.IGNORE)
 
-    # upstream auth
+    # upstream auth: the settings. The credential itself is a credentials.Grant row.
     auth_type = models.CharField(max_length=10, choices=AuthType.choices, default=AuthType.NONE)
     header_name = models.CharField(max_length=100, blank=True)
     prefix = models.CharField(max_length=50, blank=True)
-    # The shared bearer token or API key: Fernet ciphertext, never shown back.
-    auth_secret = EncryptedTextField()
     credential_mode = models.CharField(
         max_length=10, choices=CredentialMode.choices, default=CredentialMode.SHARED
     )
@@ -139,31 +190,12 @@ class McpServer(models.Model):
     probe_agent = models.ForeignKey(
         "servers.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-
-    # OAuth 2.1 settings and discovered metadata
-    oauth_grant_type = models.CharField(
-        max_length=20, choices=OAuthGrant.choices, default=OAuthGrant.AUTHORIZATION_CODE
-    )
-    oauth_issuer = models.CharField(max_length=2000, blank=True)
-    oauth_authorization_url = models.CharField(max_length=2000, blank=True)
-    oauth_token_url = models.CharField(max_length=2000, blank=True)
-    oauth_registration_url = models.CharField(max_length=2000, blank=True)
-    oauth_revocation_url = models.CharField(max_length=2000, blank=True)
-    oauth_scopes = models.CharField(max_length=1000, blank=True)
-    oauth_redirect_uri = models.CharField(max_length=2000, blank=True)
-    # Client credentials are secrets too: a leaked client id eases phishing of the consent.
-    oauth_client_id = EncryptedTextField()
-    oauth_client_secret = EncryptedTextField()
+    # OAuth client settings (OAuthSettings keys) and what discovery learned.
+    oauth = models.JSONField(default=dict, blank=True)
     oauth_metadata = models.JSONField(default=dict, blank=True)
-    oauth_token_endpoint_auth_method = models.CharField(max_length=50, blank=True)
-    oauth_pkce_methods = models.JSONField(default=list, blank=True)
-    # Shared-mode grant; per-agent grants live on AgentConnection.
-    oauth_access_token = EncryptedTextField()
-    oauth_refresh_token = EncryptedTextField()
-    oauth_expires_at = models.DateTimeField(null=True, blank=True)
-    # Refresh lease: a conditional update sets it; whoever sets it refreshes.
-    oauth_refresh_claimed_at = models.DateTimeField(null=True, blank=True)
-    oauth_needs_reauth = models.BooleanField(default=False)
+    oauth_headers = models.JSONField(default=dict, blank=True)
+    # The OAuth client secret (operator-entered or from RFC 7591 registration): ciphertext.
+    oauth_client_secret = EncryptedTextField()
 
     # access
     scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.SHARED_APP)
@@ -181,16 +213,21 @@ class McpServer(models.Model):
     # options
     is_enabled = models.BooleanField(default=True)
     startup = models.BooleanField(default=True)
-    timeout_ms = models.PositiveIntegerField(default=30000)
-    init_timeout_ms = models.PositiveIntegerField(default=60000)
+    timeout_ms = models.PositiveIntegerField(default=30000, validators=_timeout_validators)
+    init_timeout_ms = models.PositiveIntegerField(default=60000, validators=_timeout_validators)
     chat_menu = models.BooleanField(default=True)
     server_instructions = models.TextField(blank=True)
     custom_user_vars = models.JSONField(default=dict, blank=True)
     mcp_options = models.JSONField(default=dict, blank=True)
+    # Registry listing fields no code queries (seed 004: num_stars, is_python, license,
+    # auth_provider, organization_id, supported_transports, schema_version): kept as sent.
+    catalog = models.JSONField(default=dict, blank=True)
 
     # runtime, written by the health engine on meaningful events only
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.INACTIVE)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     tools = models.JSONField(default=list, blank=True)
+    # len(tools) after a check; a client may declare it before the first check (seed 004).
+    num_tools = models.PositiveIntegerField(default=0)
     capabilities = models.JSONField(default=dict, blank=True)
     protocol_version = models.CharField(max_length=20, blank=True)
     tools_last_synced_at = models.DateTimeField(null=True, blank=True)
@@ -201,8 +238,11 @@ class McpServer(models.Model):
     error_message = models.TextField(blank=True)
     response_time_ms = models.PositiveIntegerField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
-    # Check lease: one health check of a server at a time, across workers.
-    check_claimed_at = models.DateTimeField(null=True, blank=True)
+    # Check lease: one health check of a server at a time, across workers. The token names
+    # the claim (two claims in one microsecond stay distinct); the lease ends on its own at
+    # check_claimed_until, so a killed worker's servers are free after 2 x their timeouts.
+    check_claim = models.CharField(max_length=32, blank=True)
+    check_claimed_until = models.DateTimeField(null=True, blank=True)
 
     version = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(
@@ -217,9 +257,11 @@ class McpServer(models.Model):
         ordering = ("name",)
         verbose_name = "MCP server"
         indexes = [
-            models.Index(fields=("scope", "status")),
-            models.Index(fields=("is_enabled", "check_claimed_at")),
-            models.Index(fields=("oauth_expires_at",)),
+            models.Index(fields=("name", "owner", "scope")),
+            models.Index(fields=("status", "owner")),
+            models.Index(fields=("auth_type",)),
+            models.Index(fields=("-created_at",), name="server_created_desc"),
+            models.Index(fields=("is_enabled", "check_claimed_until")),
         ]
         constraints = [
             models.CheckConstraint(
@@ -227,6 +269,31 @@ class McpServer(models.Model):
                 condition=Q(scope="shared_app") | Q(owner__isnull=False),
             ),
             models.CheckConstraint(name="server_version_positive", condition=Q(version__gte=1)),
+            # Seed 004 indexes (server_name, user_id, scope): names are unique per owner, so
+            # nobody learns another user's private server names from a refusal.
+            models.UniqueConstraint(
+                fields=("name", "owner", "scope"), condition=Q(owner__isnull=False),
+                name="server_name_unique_per_owner",
+            ),  # fmt: skip
+            models.UniqueConstraint(
+                fields=("name",), condition=Q(owner__isnull=True), name="server_name_unique_app"
+            ),
+            models.UniqueConstraint(
+                fields=("path", "owner", "scope"), condition=Q(owner__isnull=False) & ~Q(path=""),
+                name="server_path_unique_per_owner",
+            ),  # fmt: skip
+            models.UniqueConstraint(
+                fields=("path",), condition=Q(owner__isnull=True) & ~Q(path=""),
+                name="server_path_unique_app",
+            ),  # fmt: skip
+            models.UniqueConstraint(
+                fields=("alias", "owner", "scope"), condition=Q(owner__isnull=False) & ~Q(alias=""),
+                name="server_alias_unique_per_owner",
+            ),  # fmt: skip
+            models.UniqueConstraint(
+                fields=("alias",), condition=Q(owner__isnull=True) & ~Q(alias=""),
+                name="server_alias_unique_app",
+            ),  # fmt: skip
         ]
 
     def __str__(self) -> str:
@@ -234,33 +301,52 @@ class McpServer(models.Model):
 
     @property
     def server_key(self) -> str:
+        """Seed 003's key: the lower-cased name, every other character '_'."""
         return sanitize_name(self.name)
+
+    @property
+    def effective_alias(self) -> str:
+        """Seed 000: the alias, or the sanitized name when none was given."""
+        return self.alias or default_alias(self.name)
 
     @property
     def is_remote(self) -> bool:
         return self.transport_type != self.Transport.STDIO
 
     @property
-    def num_tools(self) -> int:
-        return len(self.tools or [])
+    def is_recently_active(self) -> bool:
+        """Seed 004: connected within the last 5 minutes."""
+        last = self.last_connected_at
+        return last is not None and timezone.now() - last <= RECENTLY_ACTIVE
+
+    @property
+    def oauth_config(self) -> OAuthSettings:
+        return OAuthSettings.from_json(self.oauth)
+
+    @property
+    def secrets_readable(self) -> bool:
+        """False when env or headers were written under a key that is no longer configured."""
+        return not any(isinstance(getattr(self, f), Unreadable) for f in self.SECRET_MAP_FIELDS)
+
+    def variables_used(self) -> set[str]:
+        """The ${NAME} placeholders in url, headers, env and args (names only)."""
+        texts = [self.url, *self.args]
+        for field in self.SECRET_MAP_FIELDS:
+            value = getattr(self, field)
+            if isinstance(value, dict):
+                texts += [*value.keys(), *value.values()]
+        return {m for text in texts if isinstance(text, str) for m in VARIABLE_RE.findall(text)}
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
         self._clean_transport(errors)
         self._clean_auth(errors)
+        self._clean_oauth(errors)
         self._clean_access(errors)
-        for field in ("tags", "args"):
-            value = getattr(self, field)
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                errors[field] = f"{field} must be a list of strings."
-        for field in ("env", "headers"):
-            value = getattr(self, field)
-            if not isinstance(value, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-            ):
-                errors[field] = f"{field} must be an object of string values."
+        self._clean_documents(errors)
         if self.path and not self.path.startswith("/"):
             errors["path"] = "Path must start with '/'."
+        self._clean_unique(errors)
         if errors:
             raise ValidationError(errors)
 
@@ -273,25 +359,47 @@ class McpServer(models.Model):
         if schemes is None:
             errors["transport_type"] = f"Unknown transport {self.transport_type!r}."
             return
-        parts = urlsplit(self.url or "")
         if not self.url:
             errors["url"] = f"A {self.transport_type} server needs a URL."
-        elif parts.scheme not in schemes or not parts.hostname:
+            return
+        if urlsplit(self.url).scheme not in schemes:
             errors["url"] = (
                 f"A {self.transport_type} URL must start with "
                 f"{' or '.join(s + '://' for s in schemes)} and name a host."
             )
+            return
+        _check_url(errors, "url", self.url, schemes)
 
     def _clean_auth(self, errors: dict[str, str]) -> None:
         if self.auth_type == self.AuthType.API_KEY and not self.header_name.strip():
             errors["header_name"] = "An api_key server needs the name of the header to send."
-        if self.header_name and not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", self.header_name):
-            errors["header_name"] = "Header name may contain only HTTP token characters."
+        if self.header_name:
+            problem = header_errors({self.header_name: self.prefix})
+            if problem:
+                errors["header_name"] = problem
         if (
             self.credential_mode == self.CredentialMode.PER_AGENT
             and self.auth_type == self.AuthType.NONE
         ):
             errors["credential_mode"] = "per_agent mode needs an auth type other than none."
+
+    def _clean_oauth(self, errors: dict[str, str]) -> None:
+        if not isinstance(self.oauth, dict):
+            errors["oauth"] = "oauth must be an object."
+            return
+        config = self.oauth_config
+        for key in OAuthSettings.URL_KEYS:
+            url = getattr(config, key)
+            if url:
+                _check_url(errors, "oauth", url, ("http", "https"), label=f"oauth.{key}")
+        if config.grant_type not in self.OAuthGrant.values:
+            errors["oauth"] = f"oauth.grant_type must be one of {', '.join(self.OAuthGrant)}."
+        if config.token_exchange_method.upper() != "POST":
+            errors["oauth"] = "oauth.token_exchange_method: only POST is supported (RFC 6749)."
+        if not isinstance(self.oauth_headers, dict):
+            errors["oauth_headers"] = "oauth_headers must be an object."
+        elif problem := header_errors(self.oauth_headers):
+            errors["oauth_headers"] = problem
 
     def _clean_access(self, errors: dict[str, str]) -> None:
         if self.scope == self.Scope.SHARED_APP and self.owner_id is not None:
@@ -299,15 +407,39 @@ class McpServer(models.Model):
         if self.scope != self.Scope.SHARED_APP and self.owner_id is None:
             errors["owner"] = f"A {self.scope} server needs an owner."
 
-    def set_oauth_grant(
-        self, *, access_token: str, refresh_token: str | None, expires_at: Any
-    ) -> None:
-        """Store a shared-mode grant. An absent refresh token keeps the old one (RFC 6749 6)."""
-        self.oauth_access_token = access_token
-        if refresh_token:
-            self.oauth_refresh_token = refresh_token
-        self.oauth_expires_at = expires_at
-        self.oauth_needs_reauth = False
+    def _clean_documents(self, errors: dict[str, str]) -> None:
+        for field in ("tags", "args"):
+            value = getattr(self, field)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                errors[field] = f"{field} must be a list of strings."
+        for field in self.SECRET_MAP_FIELDS:
+            value = getattr(self, field)
+            if isinstance(value, Unreadable):
+                continue  # kept as stored; readers report it
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                errors[field] = f"{field} must be an object of string values."
+            elif field == "headers" and (problem := header_errors(value)):
+                errors[field] = problem
+        if not isinstance(self.custom_user_vars, dict) or not all(
+            isinstance(v, dict) for v in self.custom_user_vars.values()
+        ):
+            errors["custom_user_vars"] = "custom_user_vars must map names to {title, ...} objects."
+
+    def _clean_unique(self, errors: dict[str, str]) -> None:
+        """Names and paths are unique per owner and scope (app-wide ones among themselves),
+        checked here so the error names the field; the constraints catch a concurrent race."""
+        peers = McpServer.objects.exclude(pk=self.pk)
+        peers = peers.filter(owner__isnull=True) if self.owner_id is None else peers.filter(
+            owner_id=self.owner_id, scope=self.scope
+        )  # fmt: skip
+        if "name" not in errors and peers.filter(name=self.name).exists():
+            errors["name"] = f"You already have a server named {self.name!r}."
+        if self.path and "path" not in errors and peers.filter(path=self.path).exists():
+            errors["path"] = f"You already have a server at path {self.path!r}."
+        if self.alias and "alias" not in errors and peers.filter(alias=self.alias).exists():
+            errors["alias"] = f"You already have a server with alias {self.alias!r}."
 
     def has_secret(self, field: str) -> bool:
         return isinstance(getattr(self, field), Sealed)
@@ -321,11 +453,22 @@ class McpServer(models.Model):
         Readers only ever see these values as a placeholder, so sending one back means
         "unchanged". A placeholder for a name with nothing stored is left for the caller to judge.
         """
-        stored = getattr(self, field) or {}
+        stored = getattr(self, field)
+        stored = stored if isinstance(stored, dict) else {}
         return {
             name: stored.get(name, value) if value == placeholder else value
             for name, value in incoming.items()
         }
+
+
+def _check_url(
+    errors: dict[str, str], field: str, url: str, schemes: tuple[str, ...], *, label: str = ""
+) -> None:
+    """Refuse at save time what the connect-time guard would refuse on every use."""
+    try:
+        check_url_static(url, allowed_schemes=schemes)
+    except BlockedUrl as exc:
+        errors[field] = f"{label + ': ' if label else ''}{exc}"
 
 
 class AgentQuerySet(models.QuerySet["Agent"]):
@@ -361,18 +504,13 @@ class Agent(models.Model):
 
 
 class AgentConnection(models.Model):
-    """One agent's own credential for one server (per_agent mode): API key or OAuth grant."""
+    """One agent's membership of one server (per_agent mode): it exists while the agent has
+    its own credential there (a credentials.Grant row with this agent and server)."""
 
-    SECRET_FIELDS = ("access_token", "refresh_token")
+    audit_entity = "connection"
 
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="connections")
     server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="connections")
-    # The bearer token, API key or OAuth access token: ciphertext only.
-    access_token = EncryptedTextField()
-    refresh_token = EncryptedTextField()
-    expires_at = models.DateTimeField(null=True, blank=True)
-    refresh_claimed_at = models.DateTimeField(null=True, blank=True)
-    needs_reauth = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -380,15 +518,6 @@ class AgentConnection(models.Model):
         constraints = [
             models.UniqueConstraint(fields=("agent", "server"), name="connection_unique_per_agent")
         ]
-        indexes = [models.Index(fields=("expires_at",))]
 
     def __str__(self) -> str:
         return f"{self.agent} → {self.server}"
-
-    def set_grant(self, *, access_token: str, refresh_token: str | None, expires_at: Any) -> None:
-        """Store a grant. An absent refresh token keeps the old one (RFC 6749 section 6)."""
-        self.access_token = access_token
-        if refresh_token:
-            self.refresh_token = refresh_token
-        self.expires_at = expires_at
-        self.needs_reauth = False

@@ -1,30 +1,36 @@
-"""Celery tasks of the servers app: each loads by id and calls exactly one service."""
+"""Celery tasks of the servers app: each loads by id and calls services; services never
+import tasks (a sweep's fan-out is planned by a service and enqueued here)."""
+
+from typing import Any
 
 from celery import Task, shared_task
+from celery.signals import task_failure
 from django.conf import settings
 
 # A batch must fit in this share of the soft time limit even if all its servers hang: the
-# hard limit kills the worker process, and its claims would then wait out the 15-minute lease.
+# hard limit kills the worker process, and its claims would then wait out their lease.
 BATCH_SHARE_OF_SOFT_LIMIT = 0.5
 
 
-@shared_task(name="servers.tasks.refresh_all", bind=True)
-def refresh_all(self: Task[[], dict[str, object]]) -> dict[str, object]:
-    """Fan a sweep of every enabled server out into refresh_batch tasks, on this task's queue.
-
-    Beat runs it (see ensure_schedules); the name is the contract.
-    """
+@shared_task(name="servers.tasks.health_sweep", bind=True)
+def health_sweep(self: Task[[], dict[str, object]]) -> dict[str, object]:
+    """Fan a sweep of every enabled server out into health_check_batch tasks, on this task's
+    queue. Beat runs it (see ensure_schedules); the name is the contract."""
     from servers import services  # imported here so tasks and services never import each other
 
-    return services.servers_sweep_enqueue(
+    plan = services.health_sweep_plan(
         concurrency=settings.MCPCONTROL_HEALTH_CONCURRENCY,
         time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT * BATCH_SHARE_OF_SOFT_LIMIT,
-        queue=(self.request.delivery_info or {}).get("routing_key"),
     )
+    queue = (self.request.delivery_info or {}).get("routing_key")
+    for batch in plan.batches:
+        # celery-types wants a queue, but Celery routes None like no queue (app/routes.py).
+        health_check_batch.apply_async((batch,), {"sweep": True}, queue=queue)  # type: ignore[arg-type]
+    return plan.summary()
 
 
-@shared_task(name="servers.tasks.refresh_batch")
-def refresh_batch(server_ids: list[int], sweep: bool = False) -> dict[str, object]:
+@shared_task(name="servers.tasks.health_check_batch")
+def health_check_batch(server_ids: list[int], sweep: bool = False) -> dict[str, object]:
     """Check these servers; ids another check holds are skipped (never two checks at once).
 
     On the soft time limit, SoftTimeLimitExceeded unwinds the check: the probes are cancelled
@@ -38,10 +44,34 @@ def refresh_batch(server_ids: list[int], sweep: bool = False) -> dict[str, objec
     )
 
 
-@shared_task(name="servers.tasks.refresh_server")
-def refresh_server(server_id: int) -> str | None:
-    """Check one server now; a check of it already running elsewhere makes this a no-op."""
+@shared_task(name="servers.tasks.health_check_server", bind=True)
+def health_check_server(self: Task[[int], Any], server_id: int) -> dict[str, Any] | None:
+    """Check one server now (the API's refresh, which waits for the report under this task's
+    id); a check of it already running elsewhere makes this a no-op (None)."""
     from servers import services
 
-    check = services.server_check(server_id=server_id)
-    return check.outcome if check is not None else None
+    check = services.server_check(server_id=server_id, report_as=self.request.id or "")
+    return check.as_dict() if check is not None else None
+
+
+# The names beat rows and queued messages used before 2026-12 (one release of grace; the
+# data migration servers.0004 renames the beat rows).
+refresh_all = shared_task(name="servers.tasks.refresh_all", bind=True)(health_sweep.run)
+refresh_batch = shared_task(name="servers.tasks.refresh_batch")(health_check_batch.run)
+refresh_server = shared_task(name="servers.tasks.refresh_server", bind=True)(
+    health_check_server.run
+)
+
+_BATCH_TASKS = {health_check_batch.name, refresh_batch.name}
+
+
+@task_failure.connect
+def _release_lost_batch(sender: Any = None, args: Any = None, exception: Any = None, **_: Any) -> None:
+    """A batch whose worker process died (killed, out of memory) frees its servers at once
+    instead of leaving them to their lease. Runs in the worker's main process."""
+    from billiard.exceptions import WorkerLostError
+
+    if getattr(sender, "name", None) in _BATCH_TASKS and isinstance(exception, WorkerLostError):
+        from servers import services
+
+        services.servers_release_claims(server_ids=list((args or [[]])[0]))

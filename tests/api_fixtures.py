@@ -4,7 +4,7 @@ Clients authenticate with real JWTs from the same service the API uses, so scope
 exactly as for REST clients.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,8 +12,9 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from mcpcontrol.api.permissions import role_scopes
+from mcpcontrol.celery import app as celery_app
 from tests.factories import AdminFactory, UserFactory
-from tokens.services import jwt_pair_for
+from mcpcontrol.api.jwt import jwt_pair_for
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +32,17 @@ def client_for(user: Any, scopes: list[str] | None = None) -> APIClient:
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
     client.user = user  # type: ignore[attr-defined]
     return client
+
+
+@pytest.fixture
+def celery_eager() -> Iterator[None]:
+    """Run tasks inline. Retries then run at once too (no backoff sleep), still bounded."""
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = before
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from servers.models import Agent, AgentConnection, McpServer, default_alias
+from credentials.models import Grant
+from servers.models import Agent, AgentConnection, McpServer
 from tokens.models import Token
 
 
@@ -35,13 +36,13 @@ class McpServerFactory(factory.django.DjangoModelFactory):
         model = McpServer
 
     name = factory.Sequence(lambda n: f"Server {n}")
-    alias = factory.LazyAttribute(lambda o: default_alias(o.name))
-    path = factory.LazyAttribute(lambda o: f"/{o.alias}")
+    path = factory.Sequence(lambda n: f"/server-{n}")
     url = factory.Sequence(lambda n: f"https://mcp{n}.example.com/mcp")
     transport_type = McpServer.Transport.STREAMABLE_HTTP
     scope = McpServer.Scope.SHARED_APP
     status = McpServer.Status.ACTIVE
     tools = factory.LazyFunction(lambda: [{"name": "search"}, {"name": "fetch"}])
+    num_tools = factory.LazyAttribute(lambda o: len(o.tools))
 
 
 class AgentFactory(factory.django.DjangoModelFactory):
@@ -58,7 +59,18 @@ class AgentConnectionFactory(factory.django.DjangoModelFactory):
 
     agent = factory.SubFactory(AgentFactory)
     server = factory.SubFactory(McpServerFactory)
-    access_token = "agent-access-token"
+
+
+class GrantFactory(factory.django.DjangoModelFactory):
+    """A stored credential: the server's shared one unless `agent` is given."""
+
+    class Meta:
+        model = Grant
+
+    server = factory.SubFactory(McpServerFactory)
+    agent = None
+    kind = factory.LazyAttribute(lambda o: o.server.auth_type)
+    secret = "stored-credential"
 
 
 class TokenFactory(factory.django.DjangoModelFactory):

@@ -59,21 +59,15 @@ class TokenAdmin(_TokenAdmin):
     def save_model(self, request: HttpRequest, obj: Token, form: Any, change: bool) -> None:
         data = form.cleaned_data
         if change:
+            fresh = Token.objects.get(pk=obj.pk)
+            changes = {name: data[name] for name in form.changed_data if name in form.Meta.fields}
+            if changes:
+                services.token_update(actor=request.user, token=fresh, changes=changes)
             if data.get("token_input"):
                 services.token_renew(
-                    actor=request.user, token=obj, new_token=data["token_input"],
+                    actor=request.user, token=fresh, new_token=data["token_input"],
                     new_expires_at=data.get("expires_at"),
                 )  # fmt: skip
-            obj.save(
-                update_fields=[
-                    "email",
-                    "type",
-                    "identifier",
-                    "expires_at",
-                    "metadata",
-                    "updated_at",
-                ]
-            )
             return
         saved = services.token_store(
             actor=request.user, user=data["user"], type=data["type"], identifier=data["identifier"],

@@ -24,7 +24,11 @@ class TokenQuerySet(models.QuerySet["Token"]):
 
 
 class Token(models.Model):
-    """One token a user stored: an upstream OAuth access/refresh token or an API key."""
+    """One token a user stored in their vault (seed 004's tokens API): an OAuth access or
+    refresh token or an API key, for the user's own use. Upstream credentials mcpcontrol
+    itself presents are credentials.Grant rows; the API lists a user's grants beside these."""
+
+    audit_entity = "token"
 
     class Type(models.TextChoices):
         OAUTH_ACCESS = "oauth_access"
@@ -61,38 +65,3 @@ class Token(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
-
-
-class OAuthState(models.Model):
-    """One pending authorization-code flow: the `state` we sent and the PKCE verifier to
-    finish it with. Single use, short-lived, bound to the user, server and agent."""
-
-    # Only an HMAC of the state is stored: a database read must not let anyone finish a
-    # flow someone else started (the state is a bearer secret until the callback).
-    state_hash = models.CharField(max_length=64, unique=True)
-    # The PKCE verifier proves we started the flow; encrypted like every replayable secret.
-    code_verifier = EncryptedTextField()
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oauth_states"
-    )
-    server = models.ForeignKey(
-        "servers.McpServer", on_delete=models.CASCADE, related_name="oauth_states"
-    )
-    # Set in per_agent mode: the grant goes to this agent's AgentConnection.
-    agent = models.ForeignKey(
-        "servers.Agent", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    redirect_uri = models.CharField(max_length=2000)
-    resource = models.CharField(max_length=2000, blank=True)
-    # Where the browser goes after a successful callback (the admin page that started it).
-    return_url = models.CharField(max_length=2000, blank=True)
-    expires_at = models.DateTimeField()
-    # Set by the conditional update that consumes the state: a replay finds it set.
-    used_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [models.Index(fields=("expires_at",))]
-
-    def __str__(self) -> str:
-        return f"oauth state for {self.server_id} ({self.state_hash[:8]})"

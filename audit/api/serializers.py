@@ -1,6 +1,5 @@
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from audit.models import AuditEvent
@@ -22,13 +21,3 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
     def get_username(self, event: AuditEvent) -> str | None:
         actor = event.actor  # no query when actor_id is null
         return actor.get_username() if actor is not None else None
-
-
-@extend_schema_serializer(many=False)
-class AuditLogListSerializer(serializers.Serializer[Any]):
-    """GET /admin/audit, for the schema only: one page of events, newest first."""
-
-    logs = AuditEventSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()

@@ -7,17 +7,18 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from audit.api.serializers import AuditEventSerializer, AuditLogListSerializer
+from audit.api.serializers import AuditEventSerializer
 from audit.filtersets import AuditEventFilterSet
 from audit.models import AuditEvent
-from mcpcontrol.api.pagination import paginate
+from mcpcontrol.api.pagination import PagePagination
 from mcpcontrol.api.permissions import ADMIN, HasScope, IsAdminRole
-from mcpcontrol.api.schema import PAGE_PARAMS, errors
+from mcpcontrol.api.schema import errors
 
 
 class AuditEventViewSet(viewsets.GenericViewSet[AuditEvent]):
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilterSet
+    pagination_class = PagePagination.of("logs", "flat")
     permission_classes = (IsAuthenticated, IsAdminRole, HasScope)
     read_scope = write_scope = ADMIN
     ordering_fields = ("timestamp",)
@@ -28,13 +29,8 @@ class AuditEventViewSet(viewsets.GenericViewSet[AuditEvent]):
 
     @extend_schema(
         operation_id="admin_audit_list",
-        parameters=PAGE_PARAMS,
-        responses={200: AuditLogListSerializer, **errors(400, 401, 403)},
+        responses={200: AuditEventSerializer(many=True), **errors(400, 401, 403)},
     )
     def list(self, request: Request) -> Response:
-        page = paginate(request, self.filter_queryset(self.get_queryset()))
-        meta = page.meta()
-        return Response({
-            "logs": AuditEventSerializer(page.items, many=True).data,
-            "total": meta["total"], "page": meta["page"], "per_page": meta["per_page"],
-        })  # fmt: skip
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(AuditEventSerializer(page, many=True).data)

@@ -8,9 +8,8 @@ from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from mcpcontrol.api.permissions import role_scopes
-from mcpcontrol.api.schema import errors
+from mcpcontrol.api.schema import TokenPairSerializer, errors
 from mcpcontrol.api.throttling import TokenGenerationThrottle
-from tokens.api.schema import TokenPairSerializer
 
 
 class ScopedTokenObtainPairSerializer(TokenObtainPairSerializer):

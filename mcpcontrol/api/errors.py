@@ -1,7 +1,9 @@
 """One error body for the whole API: {"error": "<code>", "message": "...", "fields"?: {...}}.
 
-DRF exceptions go through `exception_handler`; Django's own 400/404/500 handlers answer JSON
-for /api/ paths, so a client never has to parse an HTML error page.
+Every error under /api/ takes this shape: DRF exceptions through `exception_handler`,
+Django's own 400/404/500 handlers, and (in debug, where Django renders HTML pages)
+JsonErrorsMiddleware. The codes are one vocabulary, listed in docs/api.md; an error with
+more to say (a version conflict) adds keys beside them.
 """
 
 from typing import Any, cast
@@ -14,7 +16,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 # DRF exception class -> error code. Checked in order; subclasses first.
 _CODES: tuple[tuple[type[exceptions.APIException], str], ...] = (
@@ -31,10 +32,33 @@ _CODES: tuple[tuple[type[exceptions.APIException], str], ...] = (
 )
 
 
-class Conflict(exceptions.APIException):
+class ApiError(exceptions.APIException):
+    """An error with its own code and, optionally, extra keys in the body."""
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, **extra: Any):
+        super().__init__(message or self.default_detail, code or self.default_code)
+        self.error_code = code or str(self.default_code)
+        self.extra = extra
+
+
+class BadRequest(ApiError):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "Bad request."
+    default_code = "bad_request"
+
+
+class Conflict(ApiError):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The resource was modified by another process."
     default_code = "conflict"
+
+
+class BadGateway(ApiError):
+    """An upstream (an MCP server, an authorization server) failed us, not the caller."""
+
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_detail = "The upstream server failed."
+    default_code = "upstream_error"
 
 
 class PreconditionFailed(exceptions.APIException):
@@ -47,12 +71,6 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "Request body is too large."
     default_code = "payload_too_large"
-
-
-class Unavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "Service unavailable."
-    default_code = "unavailable"
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -68,6 +86,8 @@ def _message(detail: Any) -> str:
 
 
 def _code_for(exc: exceptions.APIException) -> str:
+    if isinstance(exc, ApiError):
+        return exc.error_code
     for cls, code in _CODES:
         if isinstance(exc, cls):
             return code
@@ -90,6 +110,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, IntegrityError):
         # A uniqueness race lost after validation passed: the other writer got there first.
         exc = Conflict("A conflicting object was written concurrently; retry.")
+    # Imported here: rest_framework.views loads the parser classes, and ours import this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
@@ -99,7 +122,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         message = f"{first[0]}: {_message(first[1])}" if first else "Invalid input."
         response.data = error_body("validation_error", message, fields=detail)
     else:
-        response.data = error_body(_code_for(exc), _message(exc.detail))
+        extra = exc.extra if isinstance(exc, ApiError) else {}
+        response.data = error_body(_code_for(exc), _message(exc.detail), **extra)
     return response
 
 

@@ -1,4 +1,4 @@
-"""OpenAPI pieces every app's API shares: the error body, pagination, page parameters.
+"""OpenAPI pieces every app's API shares: the error body, the JWT pairs.
 
 Documentation only: these serializers describe what the views return and are never used to
 render a response.
@@ -6,14 +6,8 @@ render a response.
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
-
-PAGE_PARAMS = [
-    OpenApiParameter("page", int, description="Page number, 1 or more (default 1)."),
-    OpenApiParameter("per_page", int, description="Items per page, 1..100 (default 20)."),
-]
-
 
 # The body of every 4xx answer (mcpcontrol.api.errors). Inline: a declared field named
 # `fields` would shadow Serializer.fields for type checkers.
@@ -36,13 +30,29 @@ VERSION_CONFLICT = inline_serializer(
 )
 
 
-class PaginationSerializer(serializers.Serializer[Any]):
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    total_pages = serializers.IntegerField()
-
-
 def errors(*codes: int) -> dict[int, serializers.Serializer[Any]]:
     """`responses` entries: each status code answers the shared error body."""
     return dict.fromkeys(codes, ERROR)
+
+
+class JwtPairSerializer(serializers.Serializer[Any]):
+    """mcpcontrol.api.jwt.jwt_issue: a scoped access + refresh pair."""
+
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Access token lifetime, in seconds.")
+    refresh_expires_in = serializers.IntegerField(help_text="Refresh token lifetime, in seconds.")
+    token_type = serializers.CharField(help_text='Always "Bearer".')
+    scope = serializers.CharField(help_text="The granted scopes, space-separated.")
+
+
+class TokenGeneratedSerializer(serializers.Serializer[Any]):
+    success = serializers.BooleanField()
+    tokens = JwtPairSerializer()
+
+
+class TokenPairSerializer(serializers.Serializer[Any]):
+    """POST /auth/token: simplejwt's pair; the access token carries the role's scopes."""
+
+    access = serializers.CharField()
+    refresh = serializers.CharField()

@@ -53,10 +53,3 @@ def rotate(ciphertext: str) -> str:
     """Re-encrypt under the newest key (raises DecryptionError if no key can read it)."""
     with _readable():
         return _fernet().rotate(ciphertext.encode()).decode()
-
-
-def mask(plaintext: str) -> str:
-    """What a person may see of a secret: its last four characters at most."""
-    if len(plaintext) <= 8:
-        return "••••"
-    return "••••" + plaintext[-4:]

@@ -4,15 +4,25 @@ EncryptedTextField's value never exists in plain text on the instance. Assigning
 encrypts it at once (the attribute then holds a `Sealed`), the database column holds Fernet
 ciphertext, and reading the secret back is an explicit `.reveal()` call. So a secret cannot
 leak through repr(), model_to_dict(), a serializer or the admin by accident.
+
+Backups: dumpdata writes the ciphertext behind a "fernet:" prefix and loaddata stores it back
+as it was, so a dump restores every secret with the same keys and never holds plaintext.
+A value no configured key can decrypt degrades its own row only (see Unreadable).
 """
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from mcpcontrol.lib import crypto
+
+logger = logging.getLogger(__name__)
+
+# Marks a serialized ciphertext (dumpdata) so loaddata does not take it for plaintext.
+CIPHERTEXT_PREFIX = "fernet:"
 
 
 class Sealed:
@@ -88,6 +98,8 @@ class EncryptedTextField(_SealedTextField):
             return None
         if isinstance(value, Sealed):
             return value
+        if isinstance(value, str) and value.startswith(CIPHERTEXT_PREFIX):
+            return Sealed(value.removeprefix(CIPHERTEXT_PREFIX))  # a dumpdata backup
         if isinstance(value, str):
             return Sealed.seal(value)  # plaintext from code, a form or a fixture
         raise TypeError("EncryptedTextField accepts str, Sealed or None")
@@ -100,8 +112,45 @@ class EncryptedTextField(_SealedTextField):
         return value.ciphertext if value is not None else None
 
     def value_to_string(self, obj: Any) -> str:
-        # dumpdata carries no secrets at all: loaddata would take ciphertext for plaintext.
-        return ""
+        # dumpdata carries the ciphertext, marked so loaddata keeps it as ciphertext.
+        value = self.value_from_object(obj)
+        return f"{CIPHERTEXT_PREFIX}{value.ciphertext}" if isinstance(value, Sealed) else ""
+
+
+class Unreadable:
+    """An encrypted document no configured key can decrypt (a key was removed too early).
+
+    It keeps the ciphertext, so saving other fields of the row never destroys the value, and it
+    is not a dict, so no reader can mistake it for an empty document: readers check for it and
+    report "credentials unreadable" for this row only.
+    """
+
+    __slots__ = ("ciphertext",)
+
+    def __init__(self, ciphertext: str) -> None:
+        self.ciphertext = ciphertext
+
+    def __repr__(self) -> str:
+        return "<Unreadable secret>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unreadable) and other.ciphertext == self.ciphertext
+
+    def __hash__(self) -> int:
+        return hash(self.ciphertext)
+
+
+UNREADABLE_MESSAGE = "credentials unreadable: key missing"
+_reported: set[tuple[str, object]] = set()
+
+
+def report_unreadable(label: str, pk: object) -> None:
+    """Log an unreadable secret once per row and process: enough to find it, never a flood."""
+    if (label, pk) in _reported:
+        return
+    _reported.add((label, pk))
+    logger.error("%s %s: %s (restore the key that wrote it, then rotate)", label, pk,
+                 UNREADABLE_MESSAGE)  # fmt: skip
 
 
 class EncryptedJSONField(_JSONTextField):
@@ -119,7 +168,10 @@ class EncryptedJSONField(_JSONTextField):
         super().__init__(*args, **kwargs)
 
     def to_python(self, value: Any) -> Any:
-        # A dict from code or a JSON fixture; a str is a JSON document (XML/YAML fixtures).
+        # A dict from code or a JSON fixture; a str is a JSON document (XML/YAML fixtures) or
+        # a dumpdata ciphertext.
+        if isinstance(value, str) and value.startswith(CIPHERTEXT_PREFIX):
+            return Sealed(value.removeprefix(CIPHERTEXT_PREFIX))
         if isinstance(value, str):
             try:
                 return json.loads(value)
@@ -130,18 +182,21 @@ class EncryptedJSONField(_JSONTextField):
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None:
             return None
-        # Raises DecryptionError for a value no key can read: never hands back ciphertext.
-        return json.loads(crypto.decrypt(value))
+        try:
+            return json.loads(crypto.decrypt(value))
+        except crypto.DecryptionError:
+            # One row's unreadable value must not fail every query that loads it; the reader
+            # that meets it reports it (report_unreadable), knowing which row it is.
+            return Unreadable(value)
 
     def get_prep_value(self, value: Any) -> str | None:
         if value is None:
             return None
-        if isinstance(value, Sealed):
-            return value.ciphertext  # already encrypted: rotate_encryption_keys writes these
+        if isinstance(value, Sealed | Unreadable):
+            return value.ciphertext  # already encrypted: rotation and backups write these
         return crypto.encrypt(json.dumps(self.to_python(value)))
 
     def value_to_string(self, obj: Any) -> str:
-        # dumpdata keeps the names, never the values, as export_servers does. A JSON string,
-        # not a dict, so every serializer (XML too) can write it and to_python reads it back.
-        value = self.value_from_object(obj)
-        return json.dumps({key: "" for key in value} if isinstance(value, dict) else {})
+        # dumpdata writes the ciphertext (marked), never the document: a backup restores it.
+        ciphertext = self.get_prep_value(self.value_from_object(obj))
+        return f"{CIPHERTEXT_PREFIX}{ciphertext}" if ciphertext is not None else ""

@@ -8,32 +8,30 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from mcpcontrol.api.pagination import paginate
+from mcpcontrol.api.pagination import PagePagination
 from mcpcontrol.api.permissions import ADMIN, HasScope, IsAdminRole
-from mcpcontrol.api.schema import PAGE_PARAMS, errors
+from mcpcontrol.api.schema import errors
 from mcpcontrol.api.throttling import WritesThrottle
-from servers import services
+from servers import document, services
 from servers.api.schema import (
     AdminHealthSerializer,
-    AdminServerListSerializer,
-    AdminStatsSerializer,
-    ServerCreatedSerializer,
+    ServerDetailSerializer,
+    ServerListItemSerializer,
 )
-from servers.api.serializers import McpServerListSerializer, McpServerWriteSerializer
-from servers.api.views import created_response, register_from_request
+from servers.api.views import create_from_request
+from servers.document.shapes import ServerShape
 from servers.filtersets import AdminMcpServerFilterSet
 from servers.models import McpServer
-from tokens import services as token_services
 
 HEALTH_FIELDS = (
-    "id", "path", "name", "status", "last_checked_at", "response_time_ms",
-    "last_connected_at", "error_message", "is_enabled",
+    "id", "path", "name", "status", "is_enabled", "last_checked_at", "response_time_ms",
+    "last_connected_at", "error_message", "last_error_at",
 )  # fmt: skip
 
 
 class AdminMcpServerViewSet(viewsets.GenericViewSet[McpServer]):
-    serializer_class = McpServerListSerializer
     filterset_class = AdminMcpServerFilterSet
+    pagination_class = PagePagination.of("servers", "flat")
     permission_classes = (IsAuthenticated, IsAdminRole, HasScope)
     throttle_classes = (WritesThrottle,)
     read_scope = write_scope = ADMIN
@@ -44,43 +42,39 @@ class AdminMcpServerViewSet(viewsets.GenericViewSet[McpServer]):
 
     @extend_schema(
         operation_id="admin_servers_list",
-        parameters=PAGE_PARAMS,
-        responses={200: AdminServerListSerializer, **errors(400, 401, 403)},
+        responses={200: ServerListItemSerializer(many=True), **errors(400, 401, 403)},
     )
     def list(self, request: Request) -> Response:
-        page = paginate(request, self.filter_queryset(self.get_queryset()))
-        data = McpServerListSerializer(page.items, many=True).data
-        return Response({"servers": data, **{k: v for k, v in page.meta().items()}})
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([document.list_item(s) for s in page or []])
 
     @extend_schema(
-        request=McpServerWriteSerializer,
-        responses={201: ServerCreatedSerializer, **errors(400, 401, 403, 409, 429)},
+        request=ServerShape,
+        responses={201: ServerDetailSerializer, **errors(400, 401, 403, 409, 429)},
     )
     def create(self, request: Request) -> Response:
         """Create a server for anyone: app-wide by default, or for a user or a group."""
-        return created_response(register_from_request(request, request.data))
-
-    @extend_schema(responses={200: AdminStatsSerializer, **errors(401, 403)})
-    @action(detail=False, methods=["get"])
-    def stats(self, request: Request) -> Response:
-        from django.contrib.auth import get_user_model
-
-        active_users = get_user_model().objects.filter(is_active=True).count()
-        return Response({
-            **services.server_stats(), **token_services.token_stats(), "active_users": active_users,
-        })  # fmt: skip
+        return create_from_request(request)
 
     @extend_schema(responses={200: AdminHealthSerializer, **errors(401, 403)})
     @action(detail=False, methods=["get"])
     def health(self, request: Request) -> Response:
-        rows = self.get_queryset().values(*HEALTH_FIELDS)
+        """Seed 004's health list: healthy, unhealthy or disabled per server."""
+        rows = self.filter_queryset(self.get_queryset()).values(*HEALTH_FIELDS)
         items = [
             {
                 "id": str(row["id"]), "path": row["path"], "server_name": row["name"],
-                "status": row["status"] if row["is_enabled"] else "disabled",
-                "last_checked": row["last_checked_at"], "response_time_ms": row["response_time_ms"],
+                "status": _health_status(row), "last_checked": row["last_checked_at"],
+                "response_time_ms": row["response_time_ms"],
                 "last_connected": row["last_connected_at"], "error": row["error_message"] or None,
+                "last_error": row["last_error_at"],
             }
             for row in rows
         ]  # fmt: skip
         return Response({"services": items, "summary": services.server_health_summary()})
+
+
+def _health_status(row: dict[str, object]) -> str:
+    if not row["is_enabled"]:
+        return "disabled"
+    return "healthy" if row["status"] == McpServer.Status.ACTIVE else "unhealthy"

@@ -13,18 +13,18 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from mcpcontrol.api.pagination import paginate
+from mcpcontrol.api.pagination import PagePagination
 from mcpcontrol.api.permissions import READ_SERVERS, WRITE_SERVERS, HasScope, is_admin
-from mcpcontrol.api.schema import PAGE_PARAMS, errors
+from mcpcontrol.api.schema import errors
 from mcpcontrol.api.throttling import WritesThrottle
 from servers import services
 from servers.api.schema import (
     AgentConnectionSerializer,
-    AgentListSerializer,
     AgentToolsSerializer,
     McpConfigSerializer,
 )
 from servers.api.serializers import AgentConnectionWriteSerializer, AgentSerializer
+from servers.credential_port import credentials
 from servers.models import Agent, AgentConnection, McpServer
 
 
@@ -33,11 +33,12 @@ from servers.models import Agent, AgentConnection, McpServer
 )
 class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
     serializer_class = AgentSerializer
+    pagination_class = PagePagination.of("agents", "nested")
     permission_classes = (IsAuthenticated, HasScope)
     throttle_classes = (WritesThrottle,)
     read_scope, write_scope = READ_SERVERS, WRITE_SERVERS
     ordering_fields = ("name", "created_at")
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"\d{1,18}"
     filter_backends = ()
 
     def get_queryset(self) -> QuerySet[Agent]:
@@ -56,14 +57,11 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
 
     @extend_schema(
         operation_id="agents_list",
-        parameters=PAGE_PARAMS,
-        responses={200: AgentListSerializer, **errors(400, 401, 403)},
+        responses={200: AgentSerializer(many=True), **errors(400, 401, 403)},
     )
     def list(self, request: Request) -> Response:
-        page = paginate(request, self.get_queryset())
-        return Response(
-            {"agents": AgentSerializer(page.items, many=True).data, "pagination": page.meta()}
-        )
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(AgentSerializer(page, many=True).data)
 
     @extend_schema(
         request=AgentSerializer, responses={201: AgentSerializer, **errors(400, 401, 403, 429)}
@@ -118,7 +116,7 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
     @extend_schema(methods=["DELETE"], responses={204: None, **errors(401, 403, 404, 429)})
     @action(
         detail=True, methods=["put", "delete"],
-        url_path=r"connections/(?P<server_id>\d+)", url_name="connection",
+        url_path=r"connections/(?P<server_id>\d{1,18})", url_name="connection",
     )  # fmt: skip
     def connection(self, request: Request, pk: str, server_id: str) -> Response:
         agent = self.get_object()
@@ -132,10 +130,11 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
         connection = services.connection_set(
             actor=request.user, agent=agent, server=server, **serializer.validated_data
         )
+        state = credentials().state(server=server, agent=agent)
         return Response({
-            "agent_id": str(agent.pk), "server_id": str(server.pk), "has_access_token": True,
-            "has_refresh_token": connection.refresh_token is not None,
-            "expires_at": connection.expires_at, "updated_at": connection.updated_at,
+            "agent_id": str(agent.pk), "server_id": str(server.pk),
+            "has_access_token": state.has_secret, "has_refresh_token": state.has_refresh,
+            "expires_at": state.expires_at, "updated_at": connection.updated_at,
         })  # fmt: skip
 
     @extend_schema(responses={200: McpConfigSerializer, **errors(401, 403, 404)})
@@ -149,5 +148,5 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
     @action(detail=True, methods=["get"])
     def tools(self, request: Request, pk: str) -> Response:
         agent = self.get_object()
-        servers = list(McpServer.objects.for_user(agent.owner).enabled().order_by("name", "id"))
+        servers = services.agent_servers(agent)
         return Response({"agent_id": str(agent.pk), **services.tool_names(servers)})

@@ -1,77 +1,158 @@
 """Response shapes of /api/v1/servers, /agents and /admin/servers, for the OpenAPI schema.
 
-Documentation only: the views build these bodies themselves (see servers.api.views, agents,
-admin and servers.services). Each serializer names the fields a view really returns; a test
+Documentation only: servers.document renders the server bodies and the views build the
+rest. Each serializer names the fields a view really returns; a test
 (tests/test_api_schema.py) checks the schema against live responses.
 """
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from mcpcontrol.api.schema import PaginationSerializer
-from servers.api.serializers import AgentSerializer, McpServerListSerializer
 
-# List actions are documented as arrays unless the serializer says it is one object.
-list_body = extend_schema_serializer(many=False)
+def _id(**kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(help_text="An id, as a string (seed 004).", **kwargs)
 
 
-class ServerSummarySerializer(serializers.Serializer[Any]):
-    id = serializers.CharField()
+def _text(**kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(allow_null=True, **kwargs)
+
+
+def _json(help_text: str = "", **kwargs: Any) -> serializers.JSONField:
+    return serializers.JSONField(help_text=help_text, **kwargs)
+
+
+class ServerListItemSerializer(serializers.Serializer[Any]):
+    """Seed 004's list item, plus status and enabled."""
+
+    id = _id()
     server_name = serializers.CharField()
     path = serializers.CharField()
-
-
-class ServerCreatedSerializer(ServerSummarySerializer):
+    description = serializers.CharField()
+    proxy_pass_url = _text(help_text="The upstream URL (remote transports).")
+    supported_transports = serializers.ListField(child=serializers.CharField())
+    auth_type = serializers.CharField(help_text="none, api_key, bearer or oauth.")
+    tags = serializers.ListField(child=serializers.CharField())
+    num_tools = serializers.IntegerField()
+    num_stars = serializers.IntegerField()
+    is_python = serializers.BooleanField()
+    license = _text()
+    tool_list = serializers.ListField(child=_json(), help_text="MCP tool objects, as stored.")
     scope = serializers.CharField()
-    status = serializers.CharField()
+    user_id = _id(allow_null=True)
+    status = serializers.CharField(help_text="active, inactive (disabled) or error.")
+    enabled = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+
+class TransportSerializer(serializers.Serializer[Any]):
+    """Seed 004's transport object; env and header values always read "[redacted]"."""
+
+    type = serializers.CharField()
+    url = serializers.CharField(required=False)
+    headers = serializers.DictField(child=serializers.CharField(), required=False)
+    command = serializers.CharField(required=False)
+    args = serializers.ListField(child=serializers.CharField(), required=False)
+    env = serializers.DictField(child=serializers.CharField(), required=False)
+    cwd = serializers.CharField(required=False)
+    stderr = serializers.CharField(required=False)
+
+
+class CredentialSerializer(serializers.Serializer[Any]):
+    kind = _text(help_text="api_key, bearer or oauth; null when none is stored.")
+    stored = serializers.BooleanField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    needs_reauth = serializers.BooleanField()
+    reason = _text()
+
+
+class ServerDetailSerializer(ServerListItemSerializer):
+    """The whole server document (seed 004's detail, then seeds 000/003 and ours)."""
+
+    auth_provider = _text()
+    organization_id = _id(allow_null=True)
+    schema_version = serializers.CharField(required=False)
+    startup = serializers.BooleanField()
+    icon_path = _text()
+    timeout = serializers.IntegerField(help_text="Milliseconds.")
+    init_timeout = serializers.IntegerField(help_text="Milliseconds.")
+    chat_menu = serializers.BooleanField()
+    server_instructions = _text()
+    transport = TransportSerializer()
+    requires_oauth = serializers.BooleanField()
+    oauth = _json("OAuth settings without the client secret (has_client_secret).", allow_null=True)
+    oauth_headers = _json(allow_null=True)
+    oauth_metadata = _json("What discovery learned.", allow_null=True)
+    custom_user_vars = _json(allow_null=True)
+    last_connected = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.DateTimeField(allow_null=True)
+    error_message = _text()
     version = serializers.IntegerField()
-
-
-@extend_schema_serializer(many=False, component_name="ServerList")
-class ServerListResponseSerializer(serializers.Serializer[Any]):
-    servers = McpServerListSerializer(many=True)
-    pagination = PaginationSerializer()
-
-
-class ServerToggledSerializer(ServerSummarySerializer):
-    status = serializers.CharField()
-    updated_at = serializers.DateTimeField()
-    enabled = serializers.BooleanField()
-
-
-class ServerToolsSerializer(ServerSummarySerializer):
-    num_tools = serializers.IntegerField()
-    tools = serializers.ListField(
-        child=serializers.JSONField(),
-        help_text="The tools the last check listed: names or MCP tool objects, as stored.",
-    )
-    cached = serializers.BooleanField(help_text="Always true: read from the registry.")
-
-
-class ServerRefreshedSerializer(ServerSummarySerializer):
-    status = serializers.CharField()
-    num_tools = serializers.IntegerField()
+    created_by = _id(allow_null=True)
+    alias = _text()
+    alias_effective = serializers.CharField(help_text="The alias, or the sanitized name.")
+    server_key = serializers.CharField(help_text="Seed 003's key: mcp__<key>__<tool>.")
+    credential_mode = serializers.CharField()
+    auth_header_name = serializers.CharField()
+    auth_prefix = serializers.CharField()
+    group_id = _id(allow_null=True)
+    probe_agent_id = _id(allow_null=True)
+    mcp_options = _json()
+    capabilities = _json()
+    tool_functions = _json("Seed 004's tool_functions, derived from the tool list.")
+    init_duration = serializers.IntegerField(allow_null=True)
     last_checked = serializers.DateTimeField(allow_null=True)
     response_time_ms = serializers.IntegerField(allow_null=True)
-    outcome = serializers.CharField(
-        help_text="healthy, unreachable, timeout, auth_required, protocol_error or disabled."
+    consecutive_failures = serializers.IntegerField()
+    protocol_version = _text()
+    tools_last_synced_at = serializers.DateTimeField(allow_null=True)
+    connection_state = serializers.CharField(help_text="connected, disconnected or error.")
+    is_recently_active = serializers.BooleanField(help_text="Connected within 5 minutes.")
+    health = _json("The latest check's outcome (runtime state, never stored).")
+    has_auth_token = serializers.BooleanField()
+    credential = CredentialSerializer()
+    credentials_error = serializers.CharField(required=False)
+
+
+class ServerToggledSerializer(serializers.Serializer[Any]):
+    id = _id()
+    server_name = serializers.CharField()
+    path = serializers.CharField()
+    enabled = serializers.BooleanField()
+    status = serializers.CharField()
+    updated_at = serializers.DateTimeField()
+
+
+class ServerToolsSerializer(serializers.Serializer[Any]):
+    id = _id()
+    server_name = serializers.CharField()
+    path = serializers.CharField()
+    tools = serializers.ListField(child=_json(), help_text="The tools the last check listed.")
+    num_tools = serializers.IntegerField()
+    cached = serializers.BooleanField(help_text="True: read from the registry, no live call.")
+    tools_last_synced_at = serializers.DateTimeField(allow_null=True)
+
+
+class ServerRefreshedSerializer(serializers.Serializer[Any]):
+    id = _id()
+    server_name = serializers.CharField()
+    path = serializers.CharField()
+    status = serializers.CharField(
+        help_text="healthy, unhealthy, auth_required, disabled, or pending (202)."
     )
+    outcome = serializers.CharField(
+        help_text="healthy, unreachable, timeout, auth_required, protocol_error, disabled, "
+        "or pending (202)."
+    )
+    message = serializers.CharField()
+    last_checked = serializers.DateTimeField(allow_null=True)
+    response_time_ms = serializers.IntegerField(allow_null=True)
+    num_tools = serializers.IntegerField()
+    task_id = serializers.CharField()
 
 
 # --- /admin/servers -------------------------------------------------------------------
-
-
-@list_body
-class AdminServerListSerializer(serializers.Serializer[Any]):
-    servers = McpServerListSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    total_pages = serializers.IntegerField()
 
 
 def _counts(what: str) -> serializers.DictField:
@@ -79,7 +160,7 @@ def _counts(what: str) -> serializers.DictField:
 
 
 class AdminStatsSerializer(serializers.Serializer[Any]):
-    """servers.services.server_stats + tokens.services.token_stats + active_users."""
+    """Server counts (servers.services.server_stats), token counts, active users."""
 
     total_servers = serializers.IntegerField()
     servers_by_scope = _counts("scope")
@@ -94,14 +175,15 @@ class AdminStatsSerializer(serializers.Serializer[Any]):
 
 
 class ServiceHealthSerializer(serializers.Serializer[Any]):
-    id = serializers.CharField()
+    id = _id()
     path = serializers.CharField()
     server_name = serializers.CharField()
-    status = serializers.CharField(help_text='The server\'s status, or "disabled".')
+    status = serializers.CharField(help_text="healthy, unhealthy or disabled.")
     last_checked = serializers.DateTimeField(allow_null=True)
     response_time_ms = serializers.IntegerField(allow_null=True)
     last_connected = serializers.DateTimeField(allow_null=True)
-    error = serializers.CharField(allow_null=True)
+    error = _text()
+    last_error = serializers.DateTimeField(allow_null=True)
 
 
 class HealthSummarySerializer(serializers.Serializer[Any]):
@@ -117,12 +199,6 @@ class AdminHealthSerializer(serializers.Serializer[Any]):
 
 
 # --- /agents --------------------------------------------------------------------------
-
-
-@list_body
-class AgentListSerializer(serializers.Serializer[Any]):
-    agents = AgentSerializer(many=True)
-    pagination = PaginationSerializer()
 
 
 class AgentConnectionSerializer(serializers.Serializer[Any]):

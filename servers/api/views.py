@@ -1,8 +1,12 @@
-"""/api/v1/servers: the registry, with optimistic locking (version / If-Match + ETag)."""
+"""/api/v1/servers: the registry, in seed 004's shapes, with optimistic locking.
 
-import re
+Bodies are read and written by servers.document (the one codec of a server document);
+errors go through the API's one handler; locking is the service's, If-Match the mixin's.
+"""
+
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
@@ -12,63 +16,70 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from mcpcontrol.api.errors import PreconditionFailed, error_body
-from mcpcontrol.api.pagination import paginate
+from mcpcontrol.api.errors import Conflict, PreconditionFailed
+from mcpcontrol.api.ifmatch import IfMatchMixin, etag
+from mcpcontrol.api.pagination import PagePagination
 from mcpcontrol.api.permissions import READ_SERVERS, WRITE_SERVERS, HasScope
-from mcpcontrol.api.schema import PAGE_PARAMS, VERSION_CONFLICT, errors
+from mcpcontrol.api.schema import VERSION_CONFLICT, errors
 from mcpcontrol.api.throttling import WritesThrottle
-from servers import services
+from servers import document, services
 from servers.api.schema import (
-    ServerCreatedSerializer,
-    ServerListResponseSerializer,
+    ServerDetailSerializer,
+    ServerListItemSerializer,
     ServerRefreshedSerializer,
     ServerToggledSerializer,
     ServerToolsSerializer,
 )
-from servers.api.serializers import (
-    McpServerListSerializer,
-    McpServerSerializer,
-    McpServerWriteSerializer,
-)
+from servers.credential_port import credentials
+from servers.document.shapes import ServerShape
 from servers.filtersets import McpServerFilterSet
 from servers.models import McpServer
+from servers.tasks import health_check_server as health_check_server_task
 
-ETAG_RE = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
-
-
-def etag(server: McpServer) -> str:
-    return f'W/"{server.version}"'
+# Seed 004's health vocabulary for a refresh: our outcomes, the failures as "unhealthy".
+REFRESH_STATUS = {"healthy": "healthy", "auth_required": "auth_required", "disabled": "disabled"}
 
 
-def server_summary(server: McpServer, *fields: str) -> dict[str, Any]:
-    base = {"id": str(server.pk), "server_name": server.name, "path": server.path}
-    return {**base, **{f: getattr(server, f) for f in fields}}
+def server_detail(server: McpServer) -> dict[str, Any]:
+    """The detail document, with the credential's state and the latest health outcome."""
+    return document.detail(
+        server,
+        credential=credentials().state(server=server),
+        health=services.server_health_state(server=server),
+    )
 
 
-def register_from_request(request: Request, data: Any) -> McpServer:
-    """Validate a create request, check who may create it, and register it."""
-    serializer = McpServerWriteSerializer(data=data)
-    serializer.is_valid(raise_exception=True)
-    fields = dict(serializer.validated_data)
-    fields.pop("_version", None)
-    fields = services.server_secret_maps_resolve(server=None, changes=fields)
-    fields = services.server_authorize_create(user=request.user, fields=fields)
-    return services.server_register(actor=request.user, **fields)
+def authorizer(user: Any) -> services.documents.Authorize:
+    """Who may write what: the access rules of servers.services.access, for this user."""
+
+    def authorize(server: McpServer | None, fields: dict[str, Any]) -> dict[str, Any]:
+        if server is None:
+            return services.server_authorize_create(user=user, fields=fields)
+        services.server_authorize_change(user=user, server=server, changes=fields)
+        return fields
+
+    return authorize
 
 
-def created_response(server: McpServer) -> Response:
-    body = server_summary(server, "scope", "status", "created_at", "updated_at", "version")
-    return Response(body, status=status.HTTP_201_CREATED, headers={"ETag": etag(server)})
+def create_from_request(request: Request) -> Response:
+    """Validate, authorize and register the document in the body; 201 with the detail."""
+    try:
+        server = services.server_create_from_document(
+            actor=request.user, body=request.data, authorize=authorizer(request.user)
+        )
+    except document.DocumentError as exc:
+        raise ValidationError(exc.errors) from None
+    return Response(server_detail(server), status.HTTP_201_CREATED, headers={"ETag": etag(server)})
 
 
-class McpServerViewSet(viewsets.GenericViewSet[McpServer]):
-    serializer_class = McpServerSerializer
+class McpServerViewSet(IfMatchMixin, viewsets.GenericViewSet[McpServer]):
     filterset_class = McpServerFilterSet
+    pagination_class = PagePagination.of("servers", "nested")
     permission_classes = (IsAuthenticated, HasScope)
     throttle_classes = (WritesThrottle,)
     read_scope, write_scope = READ_SERVERS, WRITE_SERVERS
     ordering_fields = ("name", "created_at", "updated_at")
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"\d{1,18}"
 
     def get_queryset(self) -> QuerySet[McpServer]:
         # Scoped here, so servers the caller may not see are 404, never 403.
@@ -80,79 +91,49 @@ class McpServerViewSet(viewsets.GenericViewSet[McpServer]):
             raise PermissionDenied("You may not change this server.")
         return server
 
-    @extend_schema(
-        operation_id="servers_list",
-        parameters=PAGE_PARAMS,
-        responses={200: ServerListResponseSerializer, **errors(400, 401, 403)},
-    )
+    @extend_schema(operation_id="servers_list", responses={200: ServerListItemSerializer(many=True), **errors(400, 401, 403)})  # fmt: skip
     def list(self, request: Request) -> Response:
-        page = paginate(request, self.filter_queryset(self.get_queryset()))
-        data = McpServerListSerializer(page.items, many=True).data
-        return Response({"servers": data, "pagination": page.meta()})
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([document.list_item(s) for s in page or []])
 
-    @extend_schema(responses={200: McpServerSerializer, **errors(401, 403, 404)})
+    @extend_schema(responses={200: ServerDetailSerializer, **errors(401, 403, 404)})
     def retrieve(self, request: Request, pk: str) -> Response:
         server = self.get_object()
-        return Response(McpServerSerializer(server).data, headers={"ETag": etag(server)})
+        return Response(server_detail(server), headers={"ETag": etag(server)})
 
     @extend_schema(
-        request=McpServerWriteSerializer,
-        responses={201: ServerCreatedSerializer, **errors(400, 401, 403, 409, 429)},
+        request=ServerShape,
+        responses={201: ServerDetailSerializer, **errors(400, 401, 403, 409, 429)},
     )
     def create(self, request: Request) -> Response:
-        return created_response(register_from_request(request, request.data))
+        return create_from_request(request)
 
     @extend_schema(
-        request=McpServerWriteSerializer,
+        request=ServerShape,
         parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER)],
-        responses={
-            200: ServerCreatedSerializer,
-            **errors(400, 401, 403, 404, 412, 429),
-            409: VERSION_CONFLICT,
-        },
+        responses={200: ServerDetailSerializer, **errors(400, 401, 403, 404, 412, 429),
+                   409: VERSION_CONFLICT},  # fmt: skip
     )
     def partial_update(self, request: Request, pk: str) -> Response:
-        """Update with optimistic locking: `version` in the body (409) or If-Match (412)."""
+        """Update with optimistic locking: `version` in the body (409) or If-Match (412). A
+        body that changes nothing (a GET body sent back) writes nothing."""
         server = self.get_changeable()
-        if_match = self._if_match(server)
-        serializer = McpServerWriteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        changes = services.server_secret_maps_resolve(
-            server=server, changes=dict(serializer.validated_data)
-        )
-        version = changes.pop("_version", None)
-        if version is None and if_match is None:
-            raise ValidationError({"version": ["Send the version you read, or If-Match."]})
-        services.server_authorize_change(user=request.user, server=server, changes=changes)
+        if_match = self.if_match_version(server)
         try:
-            server = services.server_update(
-                actor=request.user, server=server, changes=changes,
-                expected_version=version if version is not None else if_match,
+            server = services.server_update_from_document(
+                actor=request.user, server=server, body=request.data, expected_version=if_match,
+                authorize=authorizer(request.user), require_version=True,
             )  # fmt: skip
+        except document.DocumentError as exc:
+            raise ValidationError(exc.errors) from None
         except services.VersionConflict as exc:
-            if version is None:
-                raise PreconditionFailed() from exc
-            return Response(
-                error_body(
-                    "conflict", "Server was modified by another process",
+            if isinstance(request.data, dict) and "version" in request.data:
+                raise Conflict(
+                    "Server was modified by another process",
                     current_version=exc.current_version, provided_version=exc.provided_version,
-                ),
-                status=status.HTTP_409_CONFLICT,
-            )  # fmt: skip
-        body = server_summary(server, "scope", "status", "created_at", "updated_at", "version")
-        return Response(body, headers={"ETag": etag(server)})
-
-    def _if_match(self, server: McpServer) -> int | None:
-        """The version named by If-Match (412 when it is not the current one)."""
-        raw = self.request.headers.get("If-Match")
-        if raw is None:
-            return None
-        if raw.strip() == "*":
-            return server.version
-        match = ETAG_RE.match(raw)
-        if match is None or int(match.group(1)) != server.version:
-            raise PreconditionFailed()
-        return server.version
+                ) from exc  # fmt: skip
+            raise PreconditionFailed() from exc
+        return Response(server_detail(server), headers={"ETag": etag(server)})
 
     @extend_schema(responses={204: None, **errors(401, 403, 404, 429)})
     def destroy(self, request: Request, pk: str) -> Response:
@@ -170,35 +151,53 @@ class McpServerViewSet(viewsets.GenericViewSet[McpServer]):
         if not isinstance(enabled, bool):
             raise ValidationError({"enabled": ["enabled must be true or false."]})
         server = services.server_set_enabled(actor=request.user, server=server, enabled=enabled)
-        body = server_summary(server, "status", "updated_at")
-        return Response({**body, "enabled": server.is_enabled})
+        return Response({
+            "id": str(server.pk), "server_name": server.name, "path": server.path,
+            "enabled": server.is_enabled, "status": server.status, "updated_at": server.updated_at,
+        })  # fmt: skip
 
     @extend_schema(responses={200: ServerToolsSerializer, **errors(401, 403, 404)})
     @action(detail=True, methods=["get"])
     def tools(self, request: Request, pk: str) -> Response:
+        """The stored tool list (what the last check found): never a live call, so cached."""
         server = self.get_object()
-        body = server_summary(server, "num_tools")
-        return Response({**body, "tools": server.tools or [], "cached": True})
+        return Response({
+            "id": str(server.pk), "server_name": server.name, "path": server.path,
+            "tools": server.tools or [], "num_tools": server.num_tools, "cached": True,
+            "tools_last_synced_at": server.tools_last_synced_at,
+        })  # fmt: skip
 
     @extend_schema(
         request=None,
-        responses={200: ServerRefreshedSerializer, **errors(401, 403, 404, 409, 429)},
+        responses={200: ServerRefreshedSerializer, 202: ServerRefreshedSerializer,
+                   **errors(401, 403, 404, 409, 429)},  # fmt: skip
     )
     @action(detail=True, methods=["post"])
     def refresh(self, request: Request, pk: str) -> Response:
-        """One health check now, through the service the background worker uses."""
+        """One health check now, run by a worker: the request waits for it at most
+        MCPCONTROL_REFRESH_WAIT_SECONDS (200 with the result), else answers 202 with the task
+        id; a web worker is never held for a hanging server's whole timeout."""
         server = self.get_changeable()
-        result = services.server_check(server_id=server.pk)
-        if result is None:  # another worker holds this server's check claim
-            return Response(
-                error_body("conflict", "A check of this server is already running; retry shortly."),
-                status=status.HTTP_409_CONFLICT,
-            )
+        task = health_check_server_task.delay(server.pk)
+        report = services.health_check_report(
+            report_as=task.id, wait=settings.MCPCONTROL_REFRESH_WAIT_SECONDS
+        )
+        if report is not None and report.get("claimed") is False:
+            raise Conflict("A check of this server is already running; retry shortly.")
         server.refresh_from_db()
-        state = services.server_health_state(server=server)
-        body = server_summary(server, "status", "num_tools")
+        body = _refresh_body(server, report, task.id)
+        return Response(body, status=status.HTTP_200_OK if report else status.HTTP_202_ACCEPTED)
+
+
+def _refresh_body(server: McpServer, report: dict[str, Any] | None, task_id: str) -> dict[str, Any]:
+    state = services.server_health_state(server=server)
+    outcome = report["outcome"] if report else "pending"
+    return {
+        "id": str(server.pk), "server_name": server.name, "path": server.path,
+        "status": REFRESH_STATUS.get(outcome, "pending" if not report else "unhealthy"),
+        "outcome": outcome, "message": report.get("message", "") if report else "",
         # The DB records checks only on events; the latest check time lives in the cache.
-        body["last_checked"] = state.get("checked_at") or server.last_checked_at
-        body["response_time_ms"] = result.response_time_ms
-        body["outcome"] = result.outcome
-        return Response(body)
+        "last_checked": state.get("checked_at") if report else server.last_checked_at,
+        "response_time_ms": report.get("response_time_ms") if report else None,
+        "num_tools": server.num_tools, "task_id": task_id,
+    }  # fmt: skip

@@ -1,4 +1,4 @@
-"""Agents and their per-server credentials (AgentConnection), audited without the secrets."""
+"""Agents and their per-server credentials, audited without the secrets."""
 
 from datetime import datetime
 from typing import Any
@@ -7,6 +7,7 @@ from django.db import transaction
 
 from audit.models import AuditEvent
 from audit.services import audit_event_create, redacted_changes
+from servers.credential_port import credentials
 from servers.models import Agent, AgentConnection, McpServer
 
 
@@ -37,6 +38,8 @@ def agent_update(*, actor: Any, agent: Agent, changes: dict[str, Any]) -> Agent:
 
 
 def agent_delete(*, actor: Any, agent: Agent) -> None:
+    for connection in agent.connections.select_related("server"):
+        connection_delete(actor=actor, connection=connection)  # revokes OAuth grants upstream
     with transaction.atomic():
         audit_event_create(action=AuditEvent.Action.DELETE, target=agent, actor=actor)
         agent.delete()
@@ -51,36 +54,23 @@ def connection_set(
     refresh_token: str | None = None,
     expires_at: datetime | None = None,
 ) -> AgentConnection:
-    """Store (or replace) an agent's credential for a server. The secrets are sealed at once."""
+    """Store (or replace) an agent's own credential for a server, making it a member."""
     with transaction.atomic():
-        connection, created = AgentConnection.objects.get_or_create(agent=agent, server=server)
-        connection.set_grant(
-            access_token=access_token, refresh_token=refresh_token, expires_at=expires_at
-        )
-        if refresh_token is None and created:
-            connection.refresh_token = None
-        connection.save()
-        audit_event_create(
-            action=AuditEvent.Action.CREATE if created else AuditEvent.Action.UPDATE,
-            target=connection, actor=actor,
-            changes={
-                "agent": {"old": None, "new": agent.pk}, "server": {"old": None, "new": server.pk},
-                "access_token": {"old": None if created else "[redacted]", "new": "[redacted]"},
-                "expires_at": {"old": None, "new": expires_at.isoformat() if expires_at else None},
-            },
+        credentials().store_secret(
+            server=server, agent=agent, secret=access_token, actor=actor, refresh=refresh_token,
+            expires_at=expires_at,
         )  # fmt: skip
+        connection, _ = AgentConnection.objects.get_or_create(agent=agent, server=server)
     return connection
 
 
 def connection_delete(*, actor: Any, connection: AgentConnection) -> None:
-    if connection.server.auth_type == McpServer.AuthType.OAUTH:
-        from tokens.services import oauth_credential_delete  # revokes upstream, drops Token rows
-
-        oauth_credential_delete(server=connection.server, connection=connection, actor=actor)
+    """End an agent's own credential for a server (revoked upstream for OAuth) and membership."""
+    credentials().forget(server=connection.server, agent=connection.agent, actor=actor)
     with transaction.atomic():
         audit_event_create(
             action=AuditEvent.Action.DELETE, target=connection, actor=actor,
             changes={"agent": {"old": connection.agent_id, "new": None},
                      "server": {"old": connection.server_id, "new": None}},
         )  # fmt: skip
-        connection.delete()
+        AgentConnection.objects.filter(pk=connection.pk).delete()

@@ -4,20 +4,17 @@ The config reveals secrets, so building it writes a SECRET_READ audit row in the
 transaction; the caller must not cache or log the result.
 """
 
-from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import audit_event_create
-from servers.credentials import MissingCredential, credential_headers
+from servers.credential_port import Resolved, credentials
 from servers.models import Agent, McpServer
 from servers.services.health import health_cache_key
-
-RECENTLY_ACTIVE = timedelta(minutes=5)
 
 # Client config "type" per transport.
 CLIENT_TYPES = {
@@ -34,53 +31,68 @@ def server_connection_state(server_id: int) -> dict[str, Any]:
     return dict(state) if isinstance(state, dict) else {"state": "unknown"}
 
 
-def server_is_recently_active(server: McpServer) -> bool:
-    last = server.last_connected_at
-    return last is not None and timezone.now() - last <= RECENTLY_ACTIVE
+def _unique(servers: list[McpServer], name_of: Any) -> dict[int, str]:
+    """One name per server; a server whose name is taken gets its id appended ("A B" and
+    "a_b" share a key: neither may silently replace the other)."""
+    names: dict[int, str] = {}
+    taken: set[str] = set()
+    for server in servers:
+        name = name_of(server)
+        name = name if name not in taken else f"{name}_{server.pk}"
+        names[server.pk] = name
+        taken.add(name)
+    return names
 
 
-def _entry(server: McpServer, agent: Agent) -> dict[str, Any]:
-    """One mcpServers entry; raises MissingCredential when the auth type needs one."""
-    kind = CLIENT_TYPES[McpServer.Transport(server.transport_type)]
-    if server.transport_type == McpServer.Transport.STDIO:
-        return {"type": kind, "command": server.command, "args": list(server.args or []),
-                "env": dict(server.env or {})}  # fmt: skip
-    return {
-        "type": kind,
-        "url": server.url,
-        "headers": credential_headers(server=server, agent=agent),
-    }
+def config_keys(servers: list[McpServer]) -> dict[int, str]:
+    """Each server's key in an agent's config and in its mcp__<key>__<tool> tool names."""
+    return _unique(servers, lambda s: s.server_key)
+
+
+def tool_prefixes(servers: list[McpServer]) -> dict[int, str]:
+    """Each server's <alias>_ prefix of seed 000's tool names, unique the same way."""
+    return _unique(servers, lambda s: s.effective_alias)
 
 
 def agent_servers(agent: Agent) -> list[McpServer]:
-    """Enabled servers the agent may use: its owner's visibility."""
+    """Enabled servers the agent may use: its owner's visibility, in a stable order."""
     return list(McpServer.objects.for_user(agent.owner).enabled().order_by("name", "id"))
+
+
+def _entry(server: McpServer, resolved: Resolved) -> dict[str, Any]:
+    kind = CLIENT_TYPES[McpServer.Transport(server.transport_type)]
+    if not server.is_remote:
+        entry: dict[str, Any] = {"type": kind, "command": server.command, "args": resolved.args}
+        entry["env"] = resolved.env
+        return entry
+    return {"type": kind, "url": resolved.url, "headers": resolved.headers}
 
 
 def mcp_config_build(*, actor: Any, agent: Agent) -> dict[str, Any]:
     """The agent's client config, credentials resolved as each server's auth type demands.
 
     1. Take every enabled server the agent's owner may see.
-    2. Resolve headers through credential_headers (per-agent first in per_agent mode).
-    3. Servers without a usable credential go to "missing_credentials", never dropped.
+    2. Renew the OAuth grants among them that expire within 5 minutes, waiting at most
+       MCPCONTROL_CONFIG_REFRESH_BUDGET seconds (a slow authorization server delays no one
+       longer; an expired token is then listed as missing, never handed out).
+    3. Resolve credentials and variables in one read; unusable servers go to
+       "missing_credentials" with the reason, never dropped.
     4. Record one SECRET_READ audit row naming the servers whose secrets were revealed.
     """
+    servers = agent_servers(agent)
+    needs = [(server, agent) for server in servers]
+    credentials().refresh_due(needs=needs, budget=settings.MCPCONTROL_CONFIG_REFRESH_BUDGET)
+    resolved = credentials().resolve(needs=needs)
+    keys = config_keys(servers)
     config: dict[str, Any] = {}
     missing: list[dict[str, Any]] = []
-    agent = Agent.objects.prefetch_related("connections").get(pk=agent.pk)
-    for server in agent_servers(agent):
-        # "A B" and "a_b" share a key: suffix the id rather than let one silently replace
-        # the other in the agent's config.
-        key = (
-            server.server_key
-            if server.server_key not in config
-            else f"{server.server_key}_{server.pk}"
-        )
-        try:
-            config[key] = _entry(server, agent)
-        except MissingCredential as exc:
-            missing.append({"server_id": str(server.pk), "server_key": server.server_key,
-                            "server_name": server.name, "reason": str(exc)})  # fmt: skip
+    for server in servers:
+        found = resolved[server.pk]
+        if found.missing:
+            missing.append({"server_id": str(server.pk), "server_key": keys[server.pk],
+                            "server_name": server.name, "reason": found.missing})  # fmt: skip
+        else:
+            config[keys[server.pk]] = _entry(server, found)
     with transaction.atomic():
         audit_event_create(
             action=AuditEvent.Action.SECRET_READ, target=agent, actor=actor,
@@ -98,11 +110,13 @@ def _tool_name(tool: Any) -> str | None:
 
 
 def tool_names(servers: list[McpServer]) -> dict[str, Any]:
-    """Every tool in both conventions (mcp__<key>__<tool> and <alias>_<tool>).
+    """Every tool in both conventions (mcp__<key>__<tool> and <alias>_<tool>), with the same
+    server keys as the agent's config.
 
     Two tools that end up with the same name are reported under "collisions" and both kept:
     merging them would silently route calls to the wrong server.
     """
+    keys, prefixes = config_keys(servers), tool_prefixes(servers)
     tools: list[dict[str, Any]] = []
     owners: dict[str, list[str]] = {}
     for server in servers:
@@ -110,10 +124,10 @@ def tool_names(servers: list[McpServer]) -> dict[str, Any]:
             name = _tool_name(tool)
             if name is None:
                 continue
-            entry = {"server_id": str(server.pk), "server_key": server.server_key,
-                     "alias": server.alias, "tool": name,
-                     "mcp_name": f"mcp__{server.server_key}__{name}",
-                     "alias_name": f"{server.alias}_{name}"}  # fmt: skip
+            key, prefix = keys[server.pk], prefixes[server.pk]
+            entry = {"server_id": str(server.pk), "server_key": key, "alias": prefix,
+                     "tool": name, "mcp_name": f"mcp__{key}__{name}",
+                     "alias_name": f"{prefix}_{name}"}  # fmt: skip
             tools.append(entry)
             for full in {entry["mcp_name"], entry["alias_name"]}:
                 owners.setdefault(full, []).append(entry["server_id"])

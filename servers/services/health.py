@@ -8,9 +8,10 @@ conditional UPDATE guarded by our claim so a stale row is never saved over a fre
 
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
@@ -18,24 +19,29 @@ import anyio
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import Max, Q
 from django.utils import timezone
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from audit.models import AuditEvent
 from audit.services import AuditEntry, audit_events_create_many
 from mcpcontrol.lib.urlguard import BlockedUrl, check_url
-from servers.credentials import MissingCredential, credential_headers
+from servers.credential_port import Need, Resolved, credentials
 from servers.mcp_client import Outcome, ProbeResult, SharedPool, Target, probe
 from servers.mcp_client.probe import CLOSE_GRACE
-from servers.models import McpServer
+from servers.models import MAX_TIMEOUT_MS, McpServer
 
 logger = logging.getLogger(__name__)
 
-# Lease on check_claimed_at: longer than any batch can run (a chunk is at most CHUNK_ROUNDS
-# rounds of one server's init_timeout + timeout), so only a dead worker's claim expires.
-CLAIM_TTL = timedelta(minutes=15)
-CHUNK_ROUNDS = 4
+# A claimed chunk is one round of `concurrency` sessions, so it ends within its slowest
+# server's handshake + listing timeouts (+ the close grace and the credential pre-step).
+# Its lease is twice that: a live worker always finishes inside it, and the servers of a
+# worker killed mid-sweep are free again after at most 2 x their check timeout.
+LEASE_FACTOR = 2
+# The credential pre-step of a chunk waits this long at most for OAuth refreshes.
+REFRESH_BUDGET_SECONDS = 10.0
+# Chunks per sweep batch at most: short tasks spread a sweep over every worker.
+BATCH_ROUNDS = 4
 # A healthy server's last_connected_at is rewritten at most this often: without it every
 # check would be a DB write; with it the column is never more than this stale.
 CONNECTED_REFRESH = timedelta(minutes=10)
@@ -58,6 +64,9 @@ class CheckResult:
     tools_changed: bool = False
     status: str = ""
     db_writes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 # How many batches of the current beat sweep are still to run (enqueue once).
@@ -88,49 +97,86 @@ def _refusal(outcome: Outcome, message: str) -> ProbeResult:
     return ProbeResult(outcome=outcome, message=message, response_time_ms=0)
 
 
-def _remote_headers(server: McpServer) -> dict[str, str]:
-    # per_agent servers are probed with the credential of the agent chosen on the server.
-    agent = (
-        server.probe_agent if server.credential_mode == McpServer.CredentialMode.PER_AGENT else None
-    )
-    return credential_headers(server=server, agent=agent)
-
-
 class _Timeouts(TypedDict):
     timeout: float
     init_timeout: float
 
 
-def _target_for(server: McpServer, *, legacy: bool) -> Target | ProbeResult:
-    """How to reach the server, or the outcome when we must not even try."""
+def _timeouts(server: McpServer) -> _Timeouts:
+    # Bounded even for rows written before the bound was validated.
+    return {
+        "timeout": min(server.timeout_ms, MAX_TIMEOUT_MS) / 1000,
+        "init_timeout": min(server.init_timeout_ms, MAX_TIMEOUT_MS) / 1000,
+    }
+
+
+def _worst_seconds(servers: "list[McpServer] | Any") -> float:
+    """The longest one check of these servers may take, each timeout clamped to its bound."""
+    worst = max(
+        (min(s.init_timeout_ms, MAX_TIMEOUT_MS) + min(s.timeout_ms, MAX_TIMEOUT_MS) for s in servers),
+        default=0,
+    )
+    return worst / 1000 + CLOSE_GRACE + REFRESH_BUDGET_SECONDS
+
+
+def _refused(server: McpServer) -> ProbeResult | None:
+    """The outcome of a server we must not even try, or None."""
     if not server.is_enabled:
         return _refusal(Outcome.DISABLED, "server is disabled")
-    timeouts: _Timeouts = {
-        "timeout": server.timeout_ms / 1000,
-        "init_timeout": server.init_timeout_ms / 1000,
-    }
+    if server.transport_type == McpServer.Transport.STDIO and not settings.MCPCONTROL_ALLOW_STDIO:
+        return _refusal(
+            Outcome.DISABLED,
+            "stdio servers are not run here (MCPCONTROL_ALLOW_STDIO is off): "
+            "the command was not started",
+        )
+    return None
+
+
+def _need(server: McpServer) -> Need:
+    # per_agent servers are probed with the credential of the agent chosen on the server.
+    per_agent = server.credential_mode == McpServer.CredentialMode.PER_AGENT
+    return (server, server.probe_agent if per_agent else None)
+
+
+def _target_for(server: McpServer, resolved: Resolved, *, legacy: bool) -> Target | ProbeResult:
+    """How to reach the server with its resolved credentials, or why we cannot."""
+    if resolved.missing:
+        return _refusal(Outcome.AUTH_REQUIRED, resolved.missing)
     if server.transport_type == McpServer.Transport.STDIO:
-        if not settings.MCPCONTROL_ALLOW_STDIO:
-            return _refusal(
-                Outcome.DISABLED,
-                "stdio servers are not run here (MCPCONTROL_ALLOW_STDIO is off): "
-                "the command was not started",
-            )
         return Target(
-            transport=server.transport_type, command=server.command, args=list(server.args),
-            env=dict(server.env), cwd=server.cwd, legacy=legacy,
-            capture_stderr=server.stderr == McpServer.Stderr.CAPTURE, **timeouts,
+            transport=server.transport_type, command=server.command, args=resolved.args,
+            env=resolved.env, cwd=server.cwd, legacy=legacy,
+            capture_stderr=server.stderr == McpServer.Stderr.CAPTURE, **_timeouts(server),
         )  # fmt: skip
     try:
-        check_url(server.url)  # before any byte is sent: SSRF guard, resolving the host
-        headers = _remote_headers(server)
+        check_url(resolved.url)  # before any byte is sent: SSRF guard, resolving the host
     except BlockedUrl as exc:
         return _refusal(Outcome.UNREACHABLE, f"URL refused: {exc}")
-    except MissingCredential as exc:
-        return _refusal(Outcome.AUTH_REQUIRED, str(exc))
     return Target(
-        transport=server.transport_type, url=server.url, headers=headers, legacy=legacy, **timeouts
-    )
+        transport=server.transport_type, url=resolved.url, headers=resolved.headers,
+        legacy=legacy, **_timeouts(server),
+    )  # fmt: skip
+
+
+def _prepare(
+    servers: list[McpServer], previous: dict[str, Any]
+) -> dict[int, Target | ProbeResult]:
+    """Targets for the servers we may check, refusals for the others. The credential
+    pre-step first renews the due OAuth grants of the whole chunk, concurrently."""
+    prepared: dict[int, Target | ProbeResult] = {}
+    needs = []
+    for server in servers:
+        refusal = _refused(server)
+        if refusal is not None:
+            prepared[server.id] = refusal
+        else:
+            needs.append(_need(server))
+    credentials().refresh_due(needs=needs, budget=REFRESH_BUDGET_SECONDS)
+    resolved = credentials().resolve(needs=needs)
+    for server, _agent in needs:
+        state = previous.get(health_cache_key(server.id)) or {}
+        prepared[server.id] = _target_for(server, resolved[server.id], legacy=_spoke_legacy(state))
+    return prepared
 
 
 def _spoke_legacy(state: dict[str, Any]) -> bool:
@@ -163,18 +209,31 @@ async def _probe_all(
     return results
 
 
-def _claim(server_ids: list[int], *, now: datetime) -> list[McpServer]:
-    """Claim what nobody else is checking; the claim timestamp doubles as our claim token."""
-    claimable = Q(check_claimed_at=None) | Q(check_claimed_at__lt=now - CLAIM_TTL)
+def _claim(server_ids: list[int], *, now: datetime) -> tuple[str, list[McpServer]]:
+    """Claim what nobody else is checking; return our claim token and the servers won."""
+    free = Q(check_claimed_until=None) | Q(check_claimed_until__lt=now)
+    candidates = McpServer.objects.filter(free, id__in=server_ids)
+    lease = LEASE_FACTOR * _worst_seconds(candidates.only("timeout_ms", "init_timeout_ms"))
+    claim = uuid.uuid4().hex
     # Conditional UPDATE = the claim: two workers can't both move the same row off "free".
-    McpServer.objects.filter(claimable, id__in=server_ids).update(check_claimed_at=now)
-    claimed = McpServer.objects.filter(id__in=server_ids, check_claimed_at=now)
-    return list(claimed.select_related("probe_agent"))
+    McpServer.objects.filter(free, id__in=server_ids).update(
+        check_claim=claim, check_claimed_until=now + timedelta(seconds=lease)
+    )
+    claimed = McpServer.objects.filter(check_claim=claim)
+    return claim, list(claimed.select_related("probe_agent"))
 
 
-def _release(servers: list[McpServer], *, claimed_at: datetime) -> None:
-    ids = [s.id for s in servers]
-    McpServer.objects.filter(id__in=ids, check_claimed_at=claimed_at).update(check_claimed_at=None)
+def _release(claim: str) -> None:
+    McpServer.objects.filter(check_claim=claim).update(check_claim="", check_claimed_until=None)
+
+
+def servers_release_claims(*, server_ids: list[int]) -> int:
+    """Free servers whose checking worker died (Celery reported it lost): no need to wait
+    for their lease. A live claim of another worker on the same ids may be freed too; the
+    worst that does is one extra check of those servers."""
+    return McpServer.objects.filter(id__in=server_ids).exclude(check_claim="").update(
+        check_claim="", check_claimed_until=None
+    )
 
 
 def tools_diff(*, old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:
@@ -242,6 +301,8 @@ def _plan_success(server: McpServer, result: ProbeResult, now: datetime) -> _Wri
     )
     if diff:
         write.updates.update(tools=tools, tools_last_synced_at=now, last_checked_at=now)
+    if diff or server.num_tools != len(tools):  # a declared count yields to the real one
+        write.updates["num_tools"] = len(tools)
         write.entries.append(
             AuditEntry(action=AuditEvent.Action.TOOLS_CHANGED, target=server, changes=diff)
         )
@@ -305,7 +366,7 @@ def _plan(server: McpServer, result: ProbeResult, now: datetime) -> _Write:
     return _plan_failure(server, result, now)
 
 
-def _save(writes: list[_Write], *, claimed_at: datetime) -> None:
+def _save(writes: list[_Write], *, claim: str) -> None:
     """Store a chunk's changes in one transaction: a conditional UPDATE per changed server,
     then one INSERT of the audit events of the updates that applied. A cold sweep thus
     commits once per chunk instead of once per server, and each audit row still commits
@@ -318,9 +379,7 @@ def _save(writes: list[_Write], *, claimed_at: datetime) -> None:
         for write in pending:  # in id order, so writers of the same rows can't deadlock
             # Guarded by our claim: if the lease expired and another worker took over, we
             # lose quietly, and so do the audit events of this write.
-            guarded = McpServer.objects.filter(
-                id=write.check.server_id, check_claimed_at=claimed_at
-            )
+            guarded = McpServer.objects.filter(id=write.check.server_id, check_claim=claim)
             if guarded.update(**write.updates) == 1:
                 write.check.db_writes = sorted(write.updates)
                 entries += write.entries
@@ -329,16 +388,13 @@ def _save(writes: list[_Write], *, claimed_at: datetime) -> None:
 
 
 def _check_claimed(
-    servers: list[McpServer], *, claimed_at: datetime, concurrency: int, progress: Progress | None
+    servers: list[McpServer], *, claim: str, concurrency: int, progress: Progress | None
 ) -> list[CheckResult]:
     """Steps: 1. read the previous states in one cache round trip; 2. build targets (or
-    immediate refusals); 3. probe concurrently; 4. store what changed, in one transaction;
-    5. cache the states."""
+    immediate refusals), credentials renewed and resolved for the whole chunk; 3. probe
+    concurrently; 4. store what changed, in one transaction; 5. cache the states."""
     previous = cache.get_many([health_cache_key(s.id) for s in servers])
-    prepared = {
-        s.id: _target_for(s, legacy=_spoke_legacy(previous.get(health_cache_key(s.id)) or {}))
-        for s in servers
-    }
+    prepared = _prepare(servers, previous)
     targets = {sid: t for sid, t in prepared.items() if isinstance(t, Target)}
     probed = anyio.run(lambda: _probe_all(targets, concurrency=concurrency, progress=progress))
     now = timezone.now()
@@ -349,7 +405,7 @@ def _check_claimed(
         writes.append(_plan(server, outcome, now))
         key = health_cache_key(server.id)
         states[key] = _cache_state(outcome, previous.get(key) or {}, now)
-    _save(writes, claimed_at=claimed_at)
+    _save(writes, claim=claim)
     cache.set_many(states, timeout=CACHE_TTL_SECONDS)
     return [write.check for write in writes]
 
@@ -357,30 +413,53 @@ def _check_claimed(
 def servers_check(
     *, server_ids: list[int], concurrency: int, progress: Progress | None = None
 ) -> list[CheckResult]:
-    """Check the given servers, `concurrency` sessions at a time, in claimed chunks.
+    """Check the given servers, `concurrency` sessions at a time, one claimed chunk (one
+    round of sessions) after another.
 
     Servers another worker is checking right now are skipped quietly (not in the result).
     """
     checks: list[CheckResult] = []
-    chunk = max(concurrency * CHUNK_ROUNDS, 1)
+    chunk = max(concurrency, 1)
     for start in range(0, len(server_ids), chunk):
-        claimed_at = timezone.now()
-        servers = _claim(server_ids[start : start + chunk], now=claimed_at)
+        claim, servers = _claim(server_ids[start : start + chunk], now=timezone.now())
         if not servers:
             continue
         try:
             checks += _check_claimed(
-                servers, claimed_at=claimed_at, concurrency=concurrency, progress=progress
+                servers, claim=claim, concurrency=concurrency, progress=progress
             )
         finally:
-            _release(servers, claimed_at=claimed_at)  # also on a crash: never wedge a server
+            _release(claim)  # also on a crash: never wedge a server
     return checks
 
 
-def server_check(*, server_id: int) -> CheckResult | None:
-    """Check one server now. None when another check of it is running (claim lost)."""
+def check_report_key(report_as: str) -> str:
+    """The cache key under which a check run for someone waiting (the API) leaves its result."""
+    return f"health:check-report:{report_as}"
+
+
+def server_check(*, server_id: int, report_as: str = "") -> CheckResult | None:
+    """Check one server now. None when another check of it is running (claim lost).
+
+    With `report_as`, the result (or {"claimed": false}) is also left in the cache for
+    whoever enqueued the check and waits for it (health_check_report).
+    """
     checks = servers_check(server_ids=[server_id], concurrency=1)
-    return checks[0] if checks else None
+    check = checks[0] if checks else None
+    if report_as:
+        report = check.as_dict() if check is not None else {"claimed": False}
+        cache.set(check_report_key(report_as), report, timeout=600)
+    return check
+
+
+def health_check_report(*, report_as: str, wait: float) -> dict[str, Any] | None:
+    """The result a check run with `report_as` left, waiting at most `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        report = cache.get(check_report_key(report_as))
+        if report is not None or time.monotonic() >= deadline:
+            return report if isinstance(report, dict) else None
+        time.sleep(0.05)
 
 
 def servers_check_batch(
@@ -393,7 +472,7 @@ def servers_check_batch(
     """Check the given servers; return a summary (counts by outcome, time taken).
 
     sweep=True marks a batch of a beat sweep: when it ends, however it ends, it counts
-    itself off the sweep's pending batches (see servers_sweep_enqueue).
+    itself off the sweep's pending batches (see health_sweep_plan).
     """
     started = time.monotonic()
     try:
@@ -423,17 +502,21 @@ def sweep_batch_size(*, concurrency: int, time_limit: float) -> int:
     """How many servers one batch may hold so that it ends within `time_limit` seconds even
     if every server in it hangs to the end of its timeouts.
 
-    Such a batch runs in rounds of `concurrency` sessions, each as long as the slowest
-    server's handshake + listing timeouts + close grace; at most one claimed chunk per batch.
+    A batch runs one chunk (`concurrency` sessions) after another, at most BATCH_ROUNDS, each
+    as long as its slowest server's handshake + listing timeouts, the close grace and the
+    credential pre-step's budget. Each timeout is bounded
+    (MAX_TIMEOUT_MS) before anything is added: no user's values can overflow or stall it.
     """
     worst_ms = McpServer.objects.enabled().aggregate(
-        worst=Max(F("init_timeout_ms") + F("timeout_ms"))
-    )["worst"]
-    worst = (worst_ms or 0) / 1000 + CLOSE_GRACE
+        init=Max("init_timeout_ms"), listing=Max("timeout_ms")
+    )
+    worst = (
+        min(worst_ms["init"] or 0, MAX_TIMEOUT_MS) + min(worst_ms["listing"] or 0, MAX_TIMEOUT_MS)
+    ) / 1000 + CLOSE_GRACE + REFRESH_BUDGET_SECONDS
     if worst > time_limit:
-        # Even one round may overrun: the soft time limit then releases the claims.
+        # Even one chunk may overrun: the soft time limit then releases the claims.
         logger.warning("a server's timeouts (%.0f s) exceed a batch's %.0f s", worst, time_limit)
-    return concurrency * max(1, min(CHUNK_ROUNDS, int(time_limit // worst)))
+    return concurrency * max(1, min(BATCH_ROUNDS, int(time_limit // worst)))
 
 
 def _sweep_batch_done() -> None:
@@ -444,29 +527,35 @@ def _sweep_batch_done() -> None:
         pass  # the marker expired meanwhile: nothing left to count off
 
 
-def servers_sweep_enqueue(
-    *, concurrency: int, time_limit: float, queue: str | None = None
-) -> dict[str, Any]:
-    """Fan a sweep of every enabled server out into refresh_batch tasks on `queue`, each small
-    enough (sweep_batch_size) to end within `time_limit` even if all of its servers hang.
+@dataclass(frozen=True)
+class SweepPlan:
+    """The batches of one sweep (health_sweep enqueues them), or why there are none."""
+
+    batches: list[list[int]]
+    batch_size: int
+    servers: int
+    skipped: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        body = {"servers": self.servers, "batches": len(self.batches), "batch_size": self.batch_size}
+        return {**body, "skipped": self.skipped} if self.skipped else body
+
+
+def health_sweep_plan(*, concurrency: int, time_limit: float) -> SweepPlan:
+    """Split a sweep of every enabled server into batches, each small enough
+    (sweep_batch_size) to end within `time_limit` even if all of its servers hang.
 
     Enqueue once: while the previous sweep still has batches pending, a new sweep is
-    skipped, so slow sweeps cannot pile batches up behind each other in the queue. The
-    marker expires on its own should a batch be lost with its worker.
+    skipped (no batches), so slow sweeps cannot pile batches up behind each other in the
+    queue. The marker expires on its own should a batch be lost with its worker.
     """
-    from servers.tasks import refresh_batch as refresh_batch_task  # the tasks import us
-
     ids = list(McpServer.objects.enabled().order_by("id").values_list("id", flat=True))
     size = sweep_batch_size(concurrency=concurrency, time_limit=time_limit)
     batches = [ids[start : start + size] for start in range(0, len(ids), size)]
     expires = max(settings.MCPCONTROL_HEALTH_INTERVAL_SECONDS, time_limit * len(batches))
     if batches and not cache.add(SWEEP_PENDING_KEY, len(batches), timeout=int(expires) + 1):
         logger.info("health sweep skipped: the previous sweep still has batches pending")
-        return {"servers": len(ids), "batches": 0, "batch_size": size, "skipped": "pending"}
-    for batch in batches:
-        # Not on_commit: we only read, there is nothing a batch must wait for.
-        # celery-types wants a queue, but Celery routes None like no queue (app/routes.py).
-        refresh_batch_task.apply_async((batch,), {"sweep": True}, queue=queue)  # type: ignore[arg-type]
-    summary = {"servers": len(ids), "batches": len(batches), "batch_size": size}
-    logger.info("health sweep enqueued: %s", summary)
-    return summary
+        return SweepPlan(batches=[], batch_size=size, servers=len(ids), skipped="pending")
+    plan = SweepPlan(batches=batches, batch_size=size, servers=len(ids))
+    logger.info("health sweep planned: %s", plan.summary())
+    return plan

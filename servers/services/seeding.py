@@ -1,24 +1,31 @@
 """Importing servers from registry files and client configs, and exporting them back.
 
-Each file is handled on its own: one bad file is reported and never stops the others, and a
-file either becomes a complete row or nothing (the register/update services are atomic).
+Registry files are server documents (servers.document), one per file: seed 004's files are
+named after their server and carry no server_name; ours carry it, because a file name must
+be safe on disk and a server name need not be. A file either becomes a complete row or
+nothing; one bad file is reported and never stops the others.
 """
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.db import transaction
 
-from mcpcontrol.lib.fields import Sealed
-from servers.models import McpServer, default_alias
-from servers.registry_format import FormatError, fields_from_registry, registry_from_server
-from servers.services.registry import server_register, server_update
+from servers.document import DocumentError, client_entry_document, registry_file
+from servers.models import McpServer
+from servers.services.documents import (
+    server_create_from_document,
+    server_document_changes,
+    server_document_check,
+    server_update_from_document,
+)
 
-# The health engine owns status once a server exists; a file only sets it at creation.
-_CREATE_ONLY_FIELDS = frozenset({"status"})
+# An exported file gives every env/header value as "": reading it back keeps what is stored.
+KEEP_STORED = ""
 
 
 @dataclass(frozen=True)
@@ -29,85 +36,61 @@ class SeedOutcome:
     detail: str = ""
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    if hasattr(error, "message_dict"):
-        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
-    return " ".join(error.messages)
-
-
-def _differences(server: McpServer, fields: dict[str, Any]) -> dict[str, Any]:
-    changes = {}
-    for name, value in fields.items():
-        if name in _CREATE_ONLY_FIELDS:
-            continue
-        current = getattr(server, name)
-        if isinstance(current, Sealed):
-            current = current.reveal()
-        if current != value:
-            changes[name] = value
-    return changes
-
-
-def _keeping_stored_values(server: McpServer, fields: dict[str, Any]) -> dict[str, Any]:
-    """`fields` where an env or header value of "" keeps the stored one: an exported file
-    gives every such value as "", and seeding it back must not wipe the secrets."""
-    return {
-        name: server.with_stored_values(name, value, placeholder="")
-        if name in McpServer.SECRET_MAP_FIELDS and isinstance(value, dict)
-        else value
-        for name, value in fields.items()
-    }
+def _existing(name: str, body: dict[str, Any], actor: Any) -> McpServer | None:
+    """The server this document names: same name, owner and scope (seed 004's lookup key)."""
+    scope = body.get("scope") or McpServer.Scope.SHARED_APP
+    if scope == McpServer.Scope.SHARED_APP:
+        return McpServer.objects.filter(name=name, owner__isnull=True).first()
+    owner = body.get("owner")
+    rows = McpServer.objects.filter(name=name, scope=scope)
+    rows = rows.filter(owner__username=owner) if owner else rows.filter(owner=actor)
+    return rows.first()
 
 
 def server_seed_one(
-    *, name: str, fields: dict[str, Any], actor: Any, force: bool, dry_run: bool, source: str
+    *, name: str, body: dict[str, Any], actor: Any, force: bool, dry_run: bool, source: str
 ) -> SeedOutcome:
-    """Create or (with force) update one server from file field values."""
-    if fields.get("scope", McpServer.Scope.SHARED_APP) != McpServer.Scope.SHARED_APP:
-        fields.setdefault("owner", actor)
-    existing = McpServer.objects.filter(name=name).first()
+    """Create or (with force) update one server from a document. Raises DocumentError."""
+    body = {**body, "server_name": name}
+    scoped = (body.get("scope") or McpServer.Scope.SHARED_APP) != McpServer.Scope.SHARED_APP
+    if scoped and not body.get("owner") and body.get("user_id") is None:
+        body["user_id"] = str(actor.pk)  # seed 004: user-scoped files belong to the seeding admin
+    existing = _existing(name, body, actor)
     if existing is None:
         if dry_run:
-            alias = fields.get("alias") or default_alias(name)
-            McpServer(**{"alias": alias, "path": "/" + alias, **fields}).full_clean()
+            server_document_check(body=body, defaults={}, placeholder=KEEP_STORED)
             return SeedOutcome(source, name, "created", "dry run: would create")
-        server_register(actor=actor, **fields)
+        server_create_from_document(actor=actor, body=body, placeholder=KEEP_STORED)
         return SeedOutcome(source, name, "created")
-    changes = _differences(existing, _keeping_stored_values(existing, fields))
+    changes = server_document_changes(server=existing, body=body, placeholder=KEEP_STORED)
     if not changes:
         return SeedOutcome(source, name, "unchanged")
     changed = ", ".join(sorted(changes))
     if not force:
-        return SeedOutcome(
-            source, name, "unchanged", f"differs in {changed}; use --force to update"
-        )
+        return SeedOutcome(source, name, "unchanged", f"differs in {changed}; use --force to update")
     if dry_run:
         return SeedOutcome(source, name, "updated", f"dry run: would change {changed}")
-    server_update(actor=actor, server=existing, changes=changes)
+    server_update_from_document(actor=actor, server=existing, body=body, placeholder=KEEP_STORED)
     return SeedOutcome(source, name, "updated", f"changed {changed}")
 
 
 def _seed_file(path: Path, *, actor: Any, force: bool, dry_run: bool) -> SeedOutcome:
     name = path.stem
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        fields = fields_from_registry(name, data)
+        body = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(body, dict):
+            return SeedOutcome(path.name, name, "failed", "(file): must hold a JSON object")
+        name = str(body.get("server_name") or body.get("name") or name)
         return server_seed_one(
-            name=name, fields=fields, actor=actor, force=force, dry_run=dry_run, source=path.name
+            name=name, body=body, actor=actor, force=force, dry_run=dry_run, source=path.name
         )
     except json.JSONDecodeError as exc:
-        return SeedOutcome(
-            path.name,
-            name,
-            "failed",
-            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-        )
+        detail = f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        return SeedOutcome(path.name, name, "failed", detail)
     except UnicodeDecodeError:
         return SeedOutcome(path.name, name, "failed", "file is not UTF-8 text")
-    except FormatError as exc:
+    except DocumentError as exc:
         return SeedOutcome(path.name, name, "failed", str(exc))
-    except ValidationError as exc:
-        return SeedOutcome(path.name, name, "failed", describe_validation_error(exc))
 
 
 def servers_seed(
@@ -118,12 +101,56 @@ def servers_seed(
         yield _seed_file(path, actor=actor, force=force, dry_run=dry_run)
 
 
+def servers_import_client_config(
+    *, entries: dict[str, Any], actor: Any, force: bool, dry_run: bool, source: str
+) -> list[SeedOutcome]:
+    """Import a `{"mcpServers": {...}}` client config: all entries or none.
+
+    Every entry is tried, so the report names each failure; if any failed (or dry_run),
+    nothing is kept.
+    """
+    outcomes: list[SeedOutcome] = []
+    with transaction.atomic():
+        for name, entry in entries.items():
+            sid = transaction.savepoint()
+            try:
+                body = client_entry_document(name, entry)
+                outcomes.append(server_seed_one(
+                    name=name, body=body, actor=actor, force=force, dry_run=dry_run, source=source,
+                ))  # fmt: skip
+                transaction.savepoint_commit(sid)
+            except DocumentError as exc:
+                transaction.savepoint_rollback(sid)
+                outcomes.append(SeedOutcome(source, name, "failed", str(exc)))
+        if dry_run or any(o.result == "failed" for o in outcomes):
+            transaction.set_rollback(True)
+    return outcomes
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def export_file_name(server: McpServer, taken: set[str]) -> str:
+    """A file name for the server that stays inside the export folder and is unique there:
+    the name with anything but letters, digits, '.', '_' and '-' replaced, no leading dot."""
+    stem = _UNSAFE.sub("_", server.name).strip("._") or "server"
+    name = f"{stem[:100]}.json"
+    if name.lower() in taken:
+        name = f"{stem[:100]}-{server.pk}.json"
+    taken.add(name.lower())
+    return name
+
+
 def servers_export(*, directory: Path, servers: Iterable[McpServer]) -> list[Path]:
     """Write one registry file per server (secrets omitted); returns the files written."""
     directory.mkdir(parents=True, exist_ok=True)
+    root = directory.resolve()
+    taken: set[str] = set()
     written = []
     for server in servers:
-        path = directory / f"{server.name}.json"
-        path.write_text(json.dumps(registry_from_server(server), indent=2, sort_keys=True) + "\n")
+        path = root / export_file_name(server, taken)
+        assert path.parent == root  # the name has no separators: it cannot leave the folder
+        text = json.dumps(registry_file(server), indent=2, sort_keys=True, default=str)
+        path.write_text(text + "\n", encoding="utf-8")
         written.append(path)
     return written

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from credentials.models import Grant
 from servers.models import McpServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -240,14 +241,19 @@ def make_server(db: None) -> Callable[..., McpServer]:
     counter = iter(range(10_000))
 
     def make(**fields: Any) -> McpServer:
+        """auth_secret becomes the server's shared credential (a Grant), as the API stores it."""
         n = next(counter)
+        secret = fields.pop("auth_secret", None)
         defaults: dict[str, Any] = {
             "name": f"server-{n}",
-            "alias": f"server-{n}",
+            "path": f"/server-{n}",
             "timeout_ms": 5000,
             "init_timeout_ms": 5000,
         }
-        return McpServer.objects.create(**{**defaults, **fields})
+        server = McpServer.objects.create(**{**defaults, **fields})
+        if secret is not None:
+            Grant.objects.create(server=server, kind=server.auth_type, secret=secret)
+        return server
 
     return make
 

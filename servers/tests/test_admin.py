@@ -61,8 +61,8 @@ def test_the_server_page_never_shows_a_stored_secret(demo):
     page = demo.get(admin_url(McpServer, "change", server.pk)).content.decode()
 
     assert "demo-github-token-not-real" not in page
-    assert server.auth_secret.ciphertext not in page
-    assert "auth_secret stored" in page
+    assert server.grants.get().secret.ciphertext not in page
+    assert "bearer stored" in page
 
 
 ENV_VALUE = "ghp_envValueThatMustStaySecret"
@@ -86,7 +86,7 @@ def change_form(server: McpServer, **overrides: str) -> dict[str, str]:
         "credential_mode": "shared", "scope": "shared_app", "stderr": "ignore",
         "timeout_ms": 30000, "init_timeout_ms": 60000, "oauth_grant_type": "authorization_code",
         "tags": "[]", "args": "[]", "custom_user_vars": "{}", "mcp_options": "{}",
-        "oauth_metadata": "{}", "oauth_pkce_methods": "[]", "is_enabled": "on",
+        "is_enabled": "on",
         "env_input": "", "headers_input": "", "expected_version": server.version, **overrides,
     }  # fmt: skip
 
@@ -165,13 +165,13 @@ def test_adding_a_server_in_the_admin_seals_the_secret_and_audits(admin_client):
         "credential_mode": "shared", "scope": "shared_app", "stderr": "ignore", "timeout_ms": 30000,
         "init_timeout_ms": 60000, "oauth_grant_type": "authorization_code", "tags": "[]", "args": "[]",
         "custom_user_vars": "{}", "mcp_options": "{}",
-        "oauth_metadata": "{}", "oauth_pkce_methods": "[]", "is_enabled": "on",
+        "is_enabled": "on",
     })  # fmt: skip
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     server = McpServer.objects.get(name="Search")
-    assert server.auth_secret.reveal() == "k-123"
-    assert server.alias == "search"
+    assert server.grants.get().secret.reveal() == "k-123"
+    assert server.effective_alias == "search"
     assert AuditEvent.objects.filter(action="create", entity_id=str(server.pk)).exists()
 
 
@@ -181,7 +181,6 @@ def test_the_admin_shows_a_field_error_for_a_bad_url(admin_client):
         "credential_mode": "shared", "scope": "shared_app", "stderr": "ignore", "timeout_ms": 1,
         "init_timeout_ms": 1, "oauth_grant_type": "authorization_code", "tags": "[]", "args": "[]",
         "custom_user_vars": "{}", "mcp_options": "{}",
-        "oauth_metadata": "{}", "oauth_pkce_methods": "[]",
     })  # fmt: skip
 
     assert response.status_code == 200
@@ -190,15 +189,15 @@ def test_the_admin_shows_a_field_error_for_a_bad_url(admin_client):
 
 
 def test_the_disable_action_disables_and_audits(demo):
-    github = McpServer.objects.get(name="GitHub")
+    everything = McpServer.objects.get(name="Everything")
 
     demo.post(
         admin_url(McpServer, "changelist"),
-        {"action": "disable_servers", "_selected_action": [github.pk]},
+        {"action": "disable_servers", "_selected_action": [everything.pk]},
     )
 
-    assert McpServer.objects.get(pk=github.pk).is_enabled is False
-    assert AuditEvent.objects.filter(action="toggle", entity_id=str(github.pk)).exists()
+    assert McpServer.objects.get(pk=everything.pk).is_enabled is False
+    assert AuditEvent.objects.filter(action="toggle", entity_id=str(everything.pk)).exists()
 
 
 def test_audit_events_are_read_only(demo):

@@ -131,5 +131,6 @@ def test_it_reports_fleet_health(admin_api):
     down = next(s for s in body["services"] if s["server_name"] == "Down")
     assert down["error"] == "refused"
     assert set(down) == {"id", "path", "server_name", "status", "last_checked", "response_time_ms",
-                         "last_connected", "error"}  # fmt: skip
+                         "last_connected", "error", "last_error"}  # fmt: skip
+    assert down["status"] == "unhealthy"  # seed 004's vocabulary
     assert McpServer.objects.count() == 3

@@ -1,8 +1,21 @@
 import pytest
 
 from audit.models import AuditEvent
+from credentials.models import Grant
 from servers.models import AgentConnection, McpServer
-from tests.factories import AgentConnectionFactory, AgentFactory, McpServerFactory, UserFactory
+from tests.factories import (
+    AgentConnectionFactory,
+    AgentFactory,
+    GrantFactory,
+    McpServerFactory,
+    UserFactory,
+)
+
+
+def agent_credential(agent, server, secret):
+    """An agent's own credential for a server, as the connections endpoint stores it."""
+    AgentConnectionFactory(agent=agent, server=server)
+    return GrantFactory(server=server, agent=agent, secret=secret)
 
 pytestmark = pytest.mark.django_db
 
@@ -70,20 +83,19 @@ def test_it_stores_an_agent_credential_write_only(user_api, user):
     )
     assert response.status_code == 200
     assert "agent-secret" not in response.content.decode()
-    assert (
-        AgentConnection.objects.get(agent=agent, server=server).access_token.reveal()
-        == "agent-secret"
-    )
+    assert AgentConnection.objects.filter(agent=agent, server=server).exists()
+    assert Grant.objects.get(agent=agent, server=server).secret.reveal() == "agent-secret"
 
 
 def test_it_audits_a_stored_credential_redacted(user_api, user):
     agent = AgentFactory(owner=user)
-    server = McpServerFactory()
+    server = McpServerFactory(auth_type="api_key", header_name="X-Key", credential_mode="per_agent")
     user_api.put(
         f"/api/v1/agents/{agent.pk}/connections/{server.pk}", {"api_key": "k-123"}, format="json"
     )
-    event = AuditEvent.objects.get(entity_type="agentconnection")
-    assert event.changes["access_token"]["new"] == "[redacted]"
+    event = AuditEvent.objects.get(entity_type="grant")
+    assert event.changes["secret"]["new"] == "[redacted]"
+    assert event.changes["agent"]["new"] == agent.pk
     assert "k-123" not in str(event.changes)
 
 
@@ -104,10 +116,13 @@ def test_it_hides_a_server_the_agent_owner_cannot_see(user_api, user):
 
 
 def test_it_removes_an_agent_credential(user_api, user):
-    connection = AgentConnectionFactory(agent=AgentFactory(owner=user))
-    url = f"/api/v1/agents/{connection.agent_id}/connections/{connection.server_id}"
+    agent = AgentFactory(owner=user)
+    server = McpServerFactory(auth_type="bearer", credential_mode="per_agent")
+    agent_credential(agent, server, "tok")
+    url = f"/api/v1/agents/{agent.pk}/connections/{server.pk}"
     assert user_api.delete(url).status_code == 204
     assert not AgentConnection.objects.exists()
+    assert not Grant.objects.exists()
 
 
 # --- mcp-config -------------------------------------------------------------------------
@@ -115,11 +130,12 @@ def test_it_removes_an_agent_credential(user_api, user):
 
 def test_it_exports_a_client_config_with_resolved_credentials(user_api, user):
     agent = AgentFactory(owner=user)
-    McpServerFactory(name="Bearer One", auth_type="bearer", auth_secret="b-tok")
-    McpServerFactory(name="Keyed", auth_type="api_key", header_name="X-Key", prefix="K ", auth_secret="k-tok",
-                     transport_type="sse")  # fmt: skip
+    GrantFactory(server=McpServerFactory(name="Bearer One", auth_type="bearer"), secret="b-tok")
+    keyed = McpServerFactory(name="Keyed", auth_type="api_key", header_name="X-Key", prefix="K ",
+                             transport_type="sse")  # fmt: skip
+    GrantFactory(server=keyed, secret="k-tok")
     per_agent = McpServerFactory(name="Per Agent", auth_type="bearer", credential_mode="per_agent")
-    AgentConnectionFactory(agent=agent, server=per_agent, access_token="agent-tok")
+    agent_credential(agent, per_agent, "agent-tok")
     McpServerFactory(name="Open", transport_type="websocket", url="wss://ws.example.com/mcp")
     response = user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config")
     assert response.status_code == 200
@@ -175,7 +191,7 @@ def test_it_skips_disabled_and_invisible_servers_in_the_config(user_api, user):
 
 def test_it_audits_each_config_read(user_api, user):
     agent = AgentFactory(owner=user)
-    McpServerFactory(name="S", auth_type="bearer", auth_secret="tok")
+    GrantFactory(server=McpServerFactory(name="S", auth_type="bearer"), secret="tok")
     user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config")
     user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config")
     events = AuditEvent.objects.filter(
@@ -201,15 +217,18 @@ def test_it_names_tools_in_both_conventions(user_api, user):
     assert tools[0]["alias_name"] == "mine_search"
 
 
-def test_it_reports_tool_name_collisions(user_api, user):
+def test_tool_names_use_the_same_keys_as_the_config(user_api, user):
     agent = AgentFactory(owner=user)
-    a = McpServerFactory(name="My Server", alias="a", tools=[{"name": "go"}])
-    b = McpServerFactory(name="my-server", alias="b", tools=[{"name": "go"}])
+    McpServerFactory(name="My Server", tools=[{"name": "go"}])
+    second = McpServerFactory(name="my-server", tools=[{"name": "go"}])
+
     body = user_api.get(f"/api/v1/agents/{agent.pk}/tools").json()
-    assert len(body["tools"]) == 2
-    [collision] = body["collisions"]
-    assert collision["name"] == "mcp__my_server__go"
-    assert sorted(collision["server_ids"]) == sorted([str(a.pk), str(b.pk)])
+    config = user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()["mcpServers"]
+
+    names = {tool["mcp_name"] for tool in body["tools"]}
+    assert names == {"mcp__my_server__go", f"mcp__my_server_{second.pk}__go"}
+    assert {tool["server_key"] for tool in body["tools"]} == set(config)
+    assert body["collisions"] == []  # both kept, distinctly named
 
 
 def test_servers_whose_keys_collide_both_appear_in_the_config(user_api, user):
@@ -231,7 +250,7 @@ def test_the_config_runs_the_same_queries_for_one_or_many_per_agent_servers(
         server = McpServerFactory(
             name=f"Per {index}", auth_type="bearer", credential_mode="per_agent"
         )
-        AgentConnectionFactory(agent=agent, server=server, access_token=f"tok-{index}")
+        agent_credential(agent, server, f"tok-{index}")
 
     with django_assert_max_num_queries(9):  # the same bound for 1 and 6: no query per server
         body = user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()

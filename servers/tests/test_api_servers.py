@@ -5,7 +5,7 @@ from django.test import override_settings
 from audit.models import AuditEvent
 from servers import services
 from servers.models import McpServer
-from tests.factories import GroupFactory, McpServerFactory, UserFactory
+from tests.factories import GrantFactory, GroupFactory, McpServerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def test_it_lists_the_documented_item_fields(user_api):
     item = user_api.get("/api/v1/servers").json()["servers"][0]
     assert item["id"] == str(server.pk)
     assert item["server_name"] == server.name
-    assert item["proxy_pass_url"] == item["url"] == server.url
+    assert item["proxy_pass_url"] == server.url
     assert item["supported_transports"] == ["streamable-http"]
     assert item["num_tools"] == 2
     assert item["tool_list"] == [{"name": "search"}, {"name": "fetch"}]
@@ -140,16 +140,18 @@ def test_it_shows_detail_with_an_etag(user_api):
     assert response["ETag"] == 'W/"1"'
     body = response.json()
     assert body["version"] == 1
-    assert body["transport"] == "streamable-http"
-    assert body["connection_state"] == {"state": "unknown"}
+    assert body["transport"] == {"type": "streamable-http", "url": server.url}
+    assert body["connection_state"] == "disconnected"
+    assert body["health"]["outcome"] == "unknown"
     assert body["is_recently_active"] is False
 
 
 def test_it_shows_the_cached_connection_state(user_api):
     server = McpServerFactory()
-    cache.set(services.health_cache_key(server.pk), {"outcome": "ok", "latency_ms": 12})
+    cache.set(services.health_cache_key(server.pk), {"outcome": "healthy", "latency_ms": 12})
     body = user_api.get(f"/api/v1/servers/{server.pk}").json()
-    assert body["connection_state"]["outcome"] == "ok"
+    assert body["connection_state"] == "connected"
+    assert body["health"]["outcome"] == "healthy"
 
 
 def test_it_marks_a_server_connected_a_minute_ago_recently_active(user_api):
@@ -161,17 +163,18 @@ def test_it_marks_a_server_connected_a_minute_ago_recently_active(user_api):
 
 def test_it_never_returns_secrets(admin_api):
     server = McpServerFactory(
-        auth_type="bearer", auth_secret=SECRET, oauth_client_id="cid-secret",
-        oauth_client_secret="csecret", oauth_access_token="atoken",
-    )  # fmt: skip
+        auth_type="bearer", oauth={"client_id": "public-client-id"}, oauth_client_secret="csecret"
+    )
+    GrantFactory(server=server, secret=SECRET)
     for path in ("", "/tools"):
         response = admin_api.get(f"/api/v1/servers/{server.pk}{path}")
-        for secret in (SECRET, "cid-secret", "csecret", "atoken"):
+        for secret in (SECRET, "csecret"):
             assert secret not in response.content.decode()
     body = admin_api.get(f"/api/v1/servers/{server.pk}").json()
     assert body["has_auth_token"] is True
-    assert body["has_oauth_client_secret"] is True
-    assert body["oauth"]["has_access_token"] is True
+    assert body["credential"]["stored"] is True
+    assert body["oauth"]["has_client_secret"] is True
+    assert body["oauth"]["client_id"] == "public-client-id"  # a client id is public (RFC 6749)
 
 
 ENV_VALUE = "ghp_envValueThatMustStaySecret"
@@ -189,8 +192,10 @@ def test_it_shows_env_and_header_names_with_values_redacted(admin_api):
 
     body = admin_api.get(f"/api/v1/servers/{server.pk}").json()
 
-    assert body["env"] == {"GITHUB_TOKEN": "[redacted]"}
-    assert body["headers"] == {"X-Api-Key": "[redacted]"}
+    assert body["transport"]["headers"] == {"X-Api-Key": "[redacted]"}
+    stdio = McpServerFactory(transport_type="stdio", command="srv", env={"GITHUB_TOKEN": "v"})
+    body = admin_api.get(f"/api/v1/servers/{stdio.pk}").json()
+    assert body["transport"]["env"] == {"GITHUB_TOKEN": "[redacted]"}
 
 
 def test_it_never_returns_env_or_header_values(admin_api):
@@ -208,7 +213,8 @@ def test_an_update_sending_back_redacted_values_keeps_them(admin_api):
 
     response = admin_api.patch(
         f"/api/v1/servers/{server.pk}",
-        {"env": read["env"], "headers": read["headers"], "version": read["version"]},
+        {"env": {"GITHUB_TOKEN": "[redacted]"}, "transport": read["transport"],
+         "version": read["version"]},
         format="json",
     )
 
@@ -301,16 +307,10 @@ def test_it_creates_a_private_server_for_a_user(user_api, user):
     body = response.json()
     assert body["version"] == 1
     assert body["scope"] == "private_user"
-    assert set(body) == {
-        "id",
-        "server_name",
-        "path",
-        "scope",
-        "status",
-        "created_at",
-        "updated_at",
-        "version",
-    }
+    # Seed 004's create response keys, within the whole document.
+    assert {"id", "server_name", "path", "description", "scope", "status", "created_at",
+            "updated_at", "version"} <= set(body)  # fmt: skip
+    assert body["status"] == "active"
     assert McpServer.objects.get(pk=body["id"]).owner == user
 
 
@@ -321,7 +321,7 @@ def test_it_accepts_the_nested_api_key_authentication(user_api):
     assert response.status_code == 201, response.json()
     server = McpServer.objects.get(pk=response.json()["id"])
     assert (server.auth_type, server.header_name, server.prefix) == ("api_key", "X-Api-Key", "Key ")
-    assert server.auth_secret.reveal() == SECRET
+    assert server.grants.get().secret.reveal() == SECRET
     assert SECRET not in response.content.decode()
 
 
@@ -334,17 +334,18 @@ def test_it_accepts_flat_bearer_and_oauth_fields(admin_api):
     assert response.status_code == 201, response.json()
     server = McpServer.objects.get(pk=response.json()["id"])
     assert server.oauth_client_secret.reveal() == "cs"
-    assert server.oauth_token_url == "https://a/t"
+    assert server.oauth_config.token_url == "https://a/t"
 
 
 def test_it_audits_a_create_with_secrets_redacted(user_api):
     response = user_api.post(
         "/api/v1/servers", _create_body(auth_type="bearer", auth_token=SECRET), format="json"
     )
-    event = AuditEvent.objects.get(entity_type="mcpserver", entity_id=response.json()["id"])
+    event = AuditEvent.objects.get(entity_type="server", entity_id=response.json()["id"])
     assert event.action == "create"
-    assert event.changes["auth_secret"] == {"old": None, "new": "[redacted]"}
-    assert SECRET not in str(event.changes)
+    grant_event = AuditEvent.objects.get(entity_type="grant", action="create")
+    assert grant_event.changes["secret"] == {"old": None, "new": "[redacted]"}
+    assert SECRET not in str(event.changes) + str(grant_event.changes)
 
 
 def test_it_rejects_a_server_without_url(user_api):
@@ -496,12 +497,14 @@ def test_it_rejects_an_invalid_update(admin_api):
 
 
 def test_it_audits_an_update_with_secrets_redacted(admin_api):
-    server = McpServerFactory(auth_type="bearer", auth_secret="old-secret")
+    server = McpServerFactory(auth_type="bearer")
+    grant = GrantFactory(server=server, secret="old-secret")
     admin_api.patch(
         f"/api/v1/servers/{server.pk}", {"auth_token": SECRET, "version": 1}, format="json"
     )
-    event = AuditEvent.objects.get(entity_id=str(server.pk), action="update")
-    assert event.changes == {"auth_secret": {"old": "[redacted]", "new": "[redacted]"}}
+    event = AuditEvent.objects.get(entity_type="grant", entity_id=str(grant.pk), action="update")
+    assert event.changes["secret"] == {"old": "[redacted]", "new": "[redacted]"}
+    assert SECRET not in str(list(AuditEvent.objects.values_list("changes", flat=True)))
 
 
 # --- delete, toggle, tools, refresh ----------------------------------------------------
@@ -539,32 +542,49 @@ def test_it_lists_a_servers_tools(user_api):
     assert [t["name"] for t in body["tools"]] == ["search", "fetch"]
 
 
-def test_it_refreshes_a_server_through_a_real_health_check(admin_api, sdk_http_url):
+def test_it_refreshes_a_server_through_a_real_health_check(admin_api, sdk_http_url, celery_eager):
     server = McpServerFactory(transport_type="streamable-http", url=sdk_http_url)
 
-    body = admin_api.post(f"/api/v1/servers/{server.pk}/refresh").json()
+    response = admin_api.post(f"/api/v1/servers/{server.pk}/refresh")
+    body = response.json()
 
+    assert response.status_code == 200
     assert body["outcome"] == "healthy"
-    assert body["status"] == "active"
+    assert body["status"] == "healthy"
     assert body["num_tools"] > 0
     assert body["response_time_ms"] is not None
     assert body["last_checked"] is not None
 
 
-def test_it_reports_an_unreachable_server_on_refresh(admin_api, refused_url):
+def test_it_reports_an_unreachable_server_on_refresh(admin_api, refused_url, celery_eager):
     server = McpServerFactory(transport_type="streamable-http", url=refused_url)
 
     body = admin_api.post(f"/api/v1/servers/{server.pk}/refresh").json()
 
     assert body["outcome"] == "unreachable"
-    assert body["status"] == server.status  # one failure is below the error threshold
+    assert body["status"] == "unhealthy"
+    server.refresh_from_db()
+    assert server.status == "active"  # one failure is below the error threshold
 
 
-def test_it_answers_409_when_a_check_is_already_running(admin_api):
+@override_settings(MCPCONTROL_REFRESH_WAIT_SECONDS=0)
+def test_it_answers_202_with_the_task_when_the_check_takes_longer(admin_api):
+    server = McpServerFactory()  # no worker runs in this test: the check stays queued
+
+    response = admin_api.post(f"/api/v1/servers/{server.pk}/refresh")
+
+    assert response.status_code == 202
+    assert response.json()["outcome"] == "pending"
+    assert response.json()["task_id"]
+
+
+def test_it_answers_409_when_a_check_is_already_running(admin_api, celery_eager):
     from django.utils import timezone
 
     server = McpServerFactory()
-    McpServer.objects.filter(pk=server.pk).update(check_claimed_at=timezone.now())
+    McpServer.objects.filter(pk=server.pk).update(
+        check_claim="other-worker", check_claimed_until=timezone.now() + timezone.timedelta(minutes=1)
+    )
 
     response = admin_api.post(f"/api/v1/servers/{server.pk}/refresh")
 

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 
 from servers import services
 from servers.mcp_client import ProbeResult, SharedPool, Target, probe
+from credentials.models import Grant
 from servers.models import Agent, AgentConnection, McpServer
 from servers.tests.conftest import stdio_fields
 
@@ -160,7 +161,8 @@ def test_it_uses_the_probe_agents_credential(make_server, auth_http_url) -> None
         transport_type=HTTP, url=auth_http_url, auth_type="bearer",
         credential_mode="per_agent", probe_agent=agent,
     )  # fmt: skip
-    AgentConnection.objects.create(agent=agent, server=server, access_token="s3cret")
+    AgentConnection.objects.create(agent=agent, server=server)
+    Grant.objects.create(server=server, agent=agent, kind="bearer", secret="s3cret")
 
     assert check(server).outcome == "healthy"
 

@@ -12,7 +12,7 @@ from django.test import RequestFactory
 
 from mcpcontrol.celery import app
 from servers import services, tasks
-from servers.admin_health import HealthAdminMixin
+from servers.admin.health import HealthAdminMixin
 from servers.models import McpServer
 
 HTTP = McpServer.Transport.STREAMABLE_HTTP
@@ -31,7 +31,14 @@ class HealthAdmin(HealthAdminMixin, ModelAdmin):
 def test_it_checks_one_server_from_the_task(make_server, sdk_http_url) -> None:
     server = make_server(transport_type=HTTP, url=sdk_http_url)
 
-    assert tasks.refresh_server(server.id) == "healthy"
+    assert tasks.health_check_server(server.id)["outcome"] == "healthy"
+
+
+def test_the_old_task_names_still_run_for_one_release(make_server, sdk_http_url) -> None:
+    server = make_server(transport_type=HTTP, url=sdk_http_url)
+
+    assert tasks.refresh_server(server.id)["outcome"] == "healthy"
+    assert tasks.refresh_batch([server.id])["outcomes"] == {"healthy": 1}
 
 
 @pytest.fixture
@@ -47,29 +54,40 @@ def test_it_fans_the_sweep_out_into_batches(
     make_server, sdk_http_url, settings, eager_tasks
 ) -> None:
     settings.MCPCONTROL_HEALTH_CONCURRENCY = 1
-    settings.CELERY_TASK_SOFT_TIME_LIMIT = 14  # a 7 s budget: one hung server (1 + 1 + 5 s)
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 34  # a 17 s budget: one hung server (1+1+5+10 s)
     servers = [
         make_server(transport_type=HTTP, url=sdk_http_url, init_timeout_ms=1000, timeout_ms=1000)
         for _ in range(3)
     ]
 
-    assert tasks.refresh_all() == {"servers": 3, "batches": 3, "batch_size": 1}
+    assert tasks.health_sweep() == {"servers": 3, "batches": 3, "batch_size": 1}
     assert {services.server_health_state(server=s)["outcome"] for s in servers} == {"healthy"}
 
 
 def test_it_sizes_a_batch_to_end_in_time_even_if_every_server_hangs(make_server) -> None:
-    make_server(init_timeout_ms=10_000, timeout_ms=5_000)  # 20 s with the close grace
+    # 30 s a chunk: 15 s of timeouts, the 5 s close grace, the 10 s credential pre-step.
+    make_server(init_timeout_ms=10_000, timeout_ms=5_000)
     make_server(init_timeout_ms=1_000, timeout_ms=1_000)
 
-    sizes = [services.sweep_batch_size(concurrency=10, time_limit=t) for t in (150, 45, 10)]
+    sizes = [services.sweep_batch_size(concurrency=10, time_limit=t) for t in (150, 65, 10)]
 
-    assert sizes == [40, 20, 10]  # 4 rounds at most (one chunk), 2 rounds, 1 round at least
+    assert sizes == [40, 20, 10]  # 4 rounds at most, 2 rounds, 1 round at least
+
+
+def test_the_batch_size_never_trusts_a_users_huge_timeouts(make_server) -> None:
+    server = make_server()
+    # Rows older than the 300 s bound (or written around validation) may hold anything.
+    McpServer.objects.filter(pk=server.pk).update(
+        timeout_ms=1_200_000_000, init_timeout_ms=1_000_000_000
+    )
+
+    assert services.sweep_batch_size(concurrency=10, time_limit=1000) == 10
 
 
 def test_it_checks_a_batch_from_the_task(make_server, sdk_http_url, refused_url) -> None:
     ids = [make_server(transport_type=HTTP, url=url).id for url in (sdk_http_url, refused_url)]
 
-    summary = tasks.refresh_batch(ids)
+    summary = tasks.health_check_batch(ids)
 
     assert summary["outcomes"] == {"healthy": 1, "unreachable": 1}
 
@@ -108,7 +126,7 @@ def test_it_checks_the_selected_servers_from_the_admin(
 
 def test_it_shows_the_cached_outcome_in_the_list(make_server, sdk_http_url) -> None:
     server = make_server(transport_type=HTTP, url=sdk_http_url)
-    tasks.refresh_server(server.id)
+    tasks.health_check_server(server.id)
     server.refresh_from_db()
     admin = HealthAdmin(McpServer, site)
 
@@ -120,14 +138,12 @@ def test_it_shows_the_cached_outcome_in_the_list(make_server, sdk_http_url) -> N
 
 def test_a_sweep_is_skipped_while_the_previous_one_has_batches_pending(make_server) -> None:
     ids = [make_server(init_timeout_ms=1000, timeout_ms=1000).id for _ in range(2)]
-    first = services.servers_sweep_enqueue(
-        concurrency=1, time_limit=10
-    )  # one server a batch; not run: no worker
+    first = services.health_sweep_plan(concurrency=1, time_limit=10)  # one server a batch
 
-    second = services.servers_sweep_enqueue(concurrency=1, time_limit=10)
+    second = services.health_sweep_plan(concurrency=1, time_limit=10)
 
-    assert first["batches"] == 2
-    assert second["skipped"] == "pending" and second["batches"] == 0
+    assert len(first.batches) == 2
+    assert second.skipped == "pending" and second.batches == []
     for server_id in ids:  # the two batches run and count themselves off
         services.servers_check_batch(server_ids=[server_id], concurrency=1, sweep=True)
-    assert services.servers_sweep_enqueue(concurrency=1, time_limit=10)["batches"] == 2
+    assert len(services.health_sweep_plan(concurrency=1, time_limit=10).batches) == 2

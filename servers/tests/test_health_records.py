@@ -121,9 +121,9 @@ def test_it_stores_a_chunks_changes_in_one_transaction(make_server, sdk_http_url
     verbs = [sql.split()[0].upper() for sql in counter.writes]
     assert all(c.tools_changed and c.db_writes for c in checks)
     assert verbs.count("UPDATE") == 1 + 3 + 1  # claim, one guarded write per server, release
-    assert verbs.count("INSERT") == 1  # the 6 audit events (tools + status per server)
+    assert verbs.count("INSERT") == 1  # the 3 audit events (a new tool list per server)
     assert verbs.count("SAVEPOINT") + verbs.count("BEGIN") == 1  # one transaction
-    assert AuditEvent.objects.count() == 6
+    assert AuditEvent.objects.count() == 3
 
 
 @pytest.mark.django_db(transaction=True)
@@ -136,7 +136,9 @@ def test_it_drops_the_write_and_its_audit_when_the_claim_was_lost(
         # Between the probe and the write, as when our lease expired and another worker
         # claimed the server; from another thread since this one runs the event loop.
         def claim() -> None:
-            McpServer.objects.filter(id=server.id).update(check_claimed_at=timezone.now())
+            McpServer.objects.filter(id=server.id).update(
+                check_claim="other-worker", check_claimed_until=timezone.now() + timedelta(minutes=1)
+            )
             connection.close()
 
         thread = threading.Thread(target=claim)
@@ -148,7 +150,7 @@ def test_it_drops_the_write_and_its_audit_when_the_claim_was_lost(
     assert checks[0].outcome == "healthy" and checks[0].db_writes == []
     server.refresh_from_db()
     assert (server.tools, server.last_checked_at) == ([], None)
-    assert server.check_claimed_at is not None  # the other worker's claim, left alone
+    assert server.check_claim == "other-worker"  # the other worker's claim, left alone
     assert not AuditEvent.objects.exists()
 
 
@@ -163,18 +165,43 @@ def test_it_keeps_the_detailed_outcome_in_the_cache(make_server, not_mcp_url) ->
 
 
 def test_it_returns_quietly_when_another_check_holds_the_claim(make_server, sdk_http_url) -> None:
-    server = make_server(transport_type=HTTP, url=sdk_http_url, check_claimed_at=timezone.now())
+    server = make_server(
+        transport_type=HTTP, url=sdk_http_url, check_claim="other",
+        check_claimed_until=timezone.now() + timedelta(minutes=1),
+    )  # fmt: skip
 
     assert services.server_check(server_id=server.id) is None
 
 
 def test_it_takes_over_an_expired_claim(make_server, sdk_http_url) -> None:
-    stale = timezone.now() - timedelta(hours=1)
-    server = make_server(transport_type=HTTP, url=sdk_http_url, check_claimed_at=stale)
+    lapsed = timezone.now() - timedelta(seconds=1)
+    server = make_server(
+        transport_type=HTTP, url=sdk_http_url, check_claim="dead-worker", check_claimed_until=lapsed
+    )
 
     assert services.server_check(server_id=server.id) is not None
     server.refresh_from_db()
-    assert server.check_claimed_at is None
+    assert (server.check_claim, server.check_claimed_until) == ("", None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_lasts_twice_the_checks_worst_time(make_server, sdk_http_url) -> None:
+    server = make_server(transport_type=HTTP, url=sdk_http_url, init_timeout_ms=2000,
+                         timeout_ms=3000)  # fmt: skip
+    leases = []
+
+    def look(done: int, total: int) -> None:
+        # From another thread: this one runs the event loop.
+        thread = threading.Thread(target=lambda: leases.append(
+            McpServer.objects.get(pk=server.pk).check_claimed_until))  # fmt: skip
+        thread.start()
+        thread.join()
+
+    before = timezone.now()
+    services.servers_check(server_ids=[server.id], concurrency=1, progress=look)
+
+    # 2 x (2 s + 3 s of timeouts + 5 s close grace + 10 s credential pre-step) = 40 s
+    assert timedelta(seconds=39) < leases[0] - before < timedelta(seconds=42)
 
 
 def test_it_checks_every_enabled_server(make_server, sdk_http_url, refused_url) -> None:

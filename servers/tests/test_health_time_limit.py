@@ -1,4 +1,4 @@
-"""refresh_batch under Celery's soft time limit: the claims are released, nothing is left running.
+"""health_check_batch under Celery's soft time limit: the claims are released, nothing is left running.
 
 The worker delivers the soft limit as SIGUSR1, whose handler raises SoftTimeLimitExceeded in
 the task's thread; the test does the same, so no prefork worker is needed.
@@ -54,8 +54,8 @@ def test_it_releases_the_claims_when_the_soft_time_limit_hits(
     started = time.monotonic()
 
     with pytest.raises(SoftTimeLimitExceeded):
-        tasks.refresh_batch(ids)
+        tasks.health_check_batch(ids)
 
     assert time.monotonic() - started < SOFT_LIMIT_SECONDS + 2
-    assert not McpServer.objects.filter(id__in=ids, check_claimed_at__isnull=False).exists()
+    assert not McpServer.objects.filter(id__in=ids, check_claimed_until__isnull=False).exists()
     assert not Path(f"/proc/{pid_file.read_text()}").exists()  # the stdio child was reaped

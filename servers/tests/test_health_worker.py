@@ -1,6 +1,6 @@
-"""End to end: a real Celery worker process runs refresh_all against Redis and the test DB.
+"""End to end: a real Celery worker process runs health_sweep against Redis and the test DB.
 
-refresh_all fans out into refresh_batch tasks on its own queue; the worker's settings make
+health_sweep fans out into health_check_batch tasks on its own queue; the worker's settings make
 the 4 servers 2 batches, so the worker runs the sweep and both batches.
 """
 
@@ -74,7 +74,7 @@ def test_it_refreshes_all_servers_in_a_worker(sdk_http_url, refused_url) -> None
     queue = f"health-e2e-{uuid.uuid4().hex}"  # our own queue: never steal others' tasks
     worker = _start_worker(queue)
     try:
-        tasks.refresh_all.apply_async(queue=queue)
+        tasks.health_sweep.apply_async(queue=queue)
         _wait_until_checked([s.id for s in servers])
     finally:
         worker.terminate()
@@ -83,4 +83,4 @@ def test_it_refreshes_all_servers_in_a_worker(sdk_http_url, refused_url) -> None
     assert statuses == {"w0": "active", "w1": "active", "w2": "active", "w3": "inactive"}
     assert McpServer.objects.get(name="w0").num_tools == 3
     assert McpServer.objects.get(name="w3").error_message.startswith("unreachable")
-    assert not McpServer.objects.filter(check_claimed_at__isnull=False).exists()
+    assert not McpServer.objects.filter(check_claimed_until__isnull=False).exists()

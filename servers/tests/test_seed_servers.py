@@ -20,7 +20,6 @@ GITHUB = {
     "timeout": 20000,
     "chat_menu": False,
     "custom_user_vars": {"ORG": {"title": "Organization", "description": "GitHub org", "required": True}},
-    "homepage": "https://example.com/github",
 }  # fmt: skip
 FILESYSTEM = {
     "transport": {"type": "stdio", "command": "npx", "args": ["-y", "server-filesystem", "/tmp"], "env": {"A": "1"}, "stderr": "capture"},
@@ -59,8 +58,19 @@ def test_it_creates_one_server_per_file(admin_user, servers_dir):
     assert github.auth_type == "oauth"
     assert github.oauth_client_secret.reveal() == "gh-secret"
     assert github.timeout_ms == 20000
-    assert github.mcp_options["registry_extra"] == {"homepage": "https://example.com/github"}
     assert McpServer.objects.get(name="filesystem").owner == admin_user
+
+
+def test_a_key_in_no_seed_fails_the_file_naming_it(admin_user, servers_dir):
+    (servers_dir / "extra.json").write_text(json.dumps({**GITHUB, "homepage": "https://x"}))
+    out = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("seed_servers", "--servers-dir", str(servers_dir), "--admin-user", "root",
+                     stdout=out)  # fmt: skip
+
+    assert "extra.json: failed (homepage: Unknown field" in out.getvalue()
+    assert not McpServer.objects.filter(name="extra").exists()
 
 
 def test_a_second_run_creates_no_duplicates(admin_user, servers_dir):
@@ -126,11 +136,11 @@ def test_failures_name_the_file_and_field(admin_user, servers_dir, capsys):
         )
 
     assert (
-        "badurl.json: failed (url: A sse URL must start with http:// or https://" in out.getvalue()
-    )
-    assert (
-        "badtype.json: failed (transport.type: unknown transport 'carrier-pigeon')"
+        "badurl.json: failed (transport.url: A sse URL must start with http:// or https://"
         in out.getvalue()
+    )
+    assert 'badtype.json: failed (transport.type: "carrier-pigeon" is not a valid choice.' in (
+        out.getvalue()
     )
 
 
@@ -194,7 +204,7 @@ def test_export_writes_env_and_header_names_without_values(admin_user, servers_d
 
 def test_export_never_contains_an_env_or_header_value(admin_user, tmp_path):
     McpServer.objects.create(
-        name="secretive", alias="secretive", path="/secretive", transport_type="stdio",
+        name="secretive", path="/secretive", transport_type="stdio",
         command="npx", env={"GITHUB_TOKEN": "ghp_envValue"}, headers={"X-Api-Key": "hdr-value"},
     )  # fmt: skip
 
@@ -212,7 +222,7 @@ def test_export_omits_secrets(admin_user, servers_dir, tmp_path):
 
     text = (tmp_path / "out" / "github.json").read_text()
     assert "gh-secret" not in text
-    assert "gh-client" not in text
+    assert json.loads(text)["oauth"]["client_id"] == "gh-client"  # public (RFC 6749 2.2)
 
 
 def test_import_mcp_config_creates_stdio_and_remote_servers(tmp_path):
@@ -231,16 +241,27 @@ def test_import_mcp_config_creates_stdio_and_remote_servers(tmp_path):
     assert McpServer.objects.get(name="feed").transport_type == "sse"
 
 
-def test_import_mcp_config_reports_a_bad_entry_and_keeps_the_rest(tmp_path):
+def test_import_mcp_config_reports_a_bad_entry_and_imports_nothing(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"mcpServers": {"ok": {"command": "x"}, "bad": {"type": "sse"}}}))
     out = StringIO()
 
-    with pytest.raises(CommandError, match="1 server"):
+    with pytest.raises(CommandError, match="1 server.*nothing was imported"):
         call_command("import_mcp_config", str(path), stdout=out)
 
     assert "bad: failed (url: A sse server needs a URL.)" in out.getvalue()
-    assert McpServer.objects.filter(name="ok").exists()
+    assert not McpServer.objects.exists()
+
+
+def test_import_mcp_config_dry_run_writes_nothing(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"mcpServers": {"ok": {"command": "x"}}}))
+    out = StringIO()
+
+    call_command("import_mcp_config", str(path), "--dry-run", stdout=out)
+
+    assert "ok: created" in out.getvalue()
+    assert not McpServer.objects.exists()
 
 
 def test_import_mcp_config_rejects_a_file_without_mcp_servers(tmp_path):

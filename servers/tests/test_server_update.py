@@ -39,21 +39,25 @@ def test_it_audits_changes_with_secrets_redacted(server):
     user = User.objects.create(username="op")
 
     services.server_update(
-        actor=user, server=server, changes={"auth_secret": "second-secret", "description": "d"}
+        actor=user, server=server, changes={"description": "d"}, auth_secret="second-secret"
     )
 
-    event = AuditEvent.objects.get(action="update")
+    event = AuditEvent.objects.get(action="update", entity_type="server")
     assert event.actor == user
-    assert event.changes["description"] == {"old": "", "new": "d"}
-    assert event.changes["auth_secret"] == {"old": "[redacted]", "new": "[redacted]"}
+    assert event.changes == {"description": {"old": "", "new": "d"}}
+    grant_event = AuditEvent.objects.get(action="update", entity_type="grant")
+    assert grant_event.actor == user
+    assert grant_event.changes["secret"] == {"old": "[redacted]", "new": "[redacted]"}
     assert "second-secret" not in str(AuditEvent.objects.values_list("changes", flat=True)[::1])
 
 
 def test_a_create_audit_event_never_holds_the_secret(server):
-    event = AuditEvent.objects.get(action="create", entity_id=str(server.pk))
+    events = AuditEvent.objects.filter(action="create").values_list("changes", flat=True)
 
-    assert event.changes["auth_secret"] == {"old": None, "new": "[redacted]"}
-    assert "gAAAAA" not in str(event.changes)
+    grant_event = AuditEvent.objects.get(action="create", entity_type="grant")
+    assert grant_event.changes["secret"] == {"old": None, "new": "[redacted]"}
+    assert "gAAAAA" not in str(list(events))
+    assert "first-secret" not in str(list(events))
 
 
 def test_toggle_disables_and_audits(server):

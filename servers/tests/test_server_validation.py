@@ -25,7 +25,8 @@ def errors_of(**fields) -> dict:
 def test_it_registers_a_valid_server_with_defaults():
     server = register(name="My GitHub!")
 
-    assert server.alias == "my_github"
+    assert server.alias == ""  # none given: seed 000's fallback is the sanitized name
+    assert server.effective_alias == "my_github"
     assert server.path == "/my_github"
     assert server.version == 1
     assert server.server_key == "my_github_"
@@ -55,6 +56,7 @@ def test_it_requires_a_command_for_stdio():
 
 def test_it_requires_a_header_name_for_api_key_auth():
     assert "header_name" in errors_of(auth_type="api_key", auth_secret="k")
+    assert not McpServer.objects.exists()
 
 
 def test_it_rejects_a_header_name_with_spaces():

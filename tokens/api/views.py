@@ -9,12 +9,12 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from mcpcontrol.api.pagination import paginate
+from mcpcontrol.api.jwt import jwt_issue
+from mcpcontrol.api.pagination import PagePagination
 from mcpcontrol.api.permissions import READ_TOKENS, WRITE_TOKENS, HasScope, request_scopes
-from mcpcontrol.api.schema import PAGE_PARAMS, errors
+from mcpcontrol.api.schema import TokenGeneratedSerializer, errors
 from mcpcontrol.api.throttling import TokenGenerationThrottle, WritesThrottle
 from tokens import services
-from tokens.api.schema import TokenGeneratedSerializer, TokenListSerializer
 from tokens.api.serializers import (
     TokenDetailSerializer,
     TokenGenerateSerializer,
@@ -29,11 +29,12 @@ from tokens.models import Token
 class TokenViewSet(viewsets.GenericViewSet[Token]):
     serializer_class = TokenSerializer
     filterset_class = TokenFilterSet
+    pagination_class = PagePagination.of("tokens", "nested", per_page=50)
     permission_classes = (IsAuthenticated, HasScope)
     throttle_classes = (WritesThrottle,)
     read_scope, write_scope = READ_TOKENS, WRITE_TOKENS
     ordering_fields = ("created_at", "expires_at")
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"\d{1,18}"
 
     def get_queryset(self) -> QuerySet[Token]:
         # Owner only, admins included: another user's token is 404.
@@ -47,13 +48,11 @@ class TokenViewSet(viewsets.GenericViewSet[Token]):
 
     @extend_schema(
         operation_id="tokens_list",
-        parameters=PAGE_PARAMS,
-        responses={200: TokenListSerializer, **errors(400, 401, 403)},
+        responses={200: TokenSerializer(many=True), **errors(400, 401, 403)},
     )
     def list(self, request: Request) -> Response:
-        page = paginate(request, self.filter_queryset(self.get_queryset()))
-        data = TokenSerializer(page.items, many=True).data
-        return Response({"tokens": data, "pagination": page.meta()})
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(TokenSerializer(page, many=True).data)
 
     @extend_schema(
         request=TokenWriteSerializer, responses={201: TokenSerializer, **errors(400, 401, 403, 429)}
@@ -109,7 +108,7 @@ class TokenViewSet(viewsets.GenericViewSet[Token]):
         excess = wanted - request_scopes(request)
         if excess:
             raise PermissionDenied(f"You may not grant: {' '.join(sorted(excess))}.")
-        tokens = services.jwt_issue(
+        tokens = jwt_issue(
             actor=request.user, user=request.user, scopes=sorted(wanted),
             expires_in_hours=data["expires_in_hours"], description=data.get("description", ""),
         )  # fmt: skip

@@ -9,7 +9,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services import audit_event_create
+from audit.services import audit_event_create, redacted_changes
 from tokens.models import Token
 
 
@@ -40,8 +40,27 @@ def token_store(
     row.full_clean()
     with transaction.atomic():
         row.save()
-        _audit(AuditEvent.Action.TOKEN_STORED, row, actor, identifier=identifier)
+        _audit(AuditEvent.Action.CREATE, row, actor, identifier=identifier)
     return row
+
+
+def token_update(*, actor: Any, token: Token, changes: dict[str, Any]) -> Token:
+    """Change a stored token's descriptive fields (not its value), audited with old/new."""
+    before = {name: getattr(token, name) for name in changes}
+    for name, value in changes.items():
+        setattr(token, name, value)
+    token.full_clean()
+    with transaction.atomic():
+        token.save(update_fields=[*changes, "updated_at"])
+        audit_event_create(
+            action=AuditEvent.Action.UPDATE, target=token, actor=actor,
+            changes=redacted_changes(old=_jsonable(before), new=_jsonable(changes)),
+        )  # fmt: skip
+    return token
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
 
 
 def token_reveal(*, actor: Any, token: Token) -> str:
@@ -68,7 +87,7 @@ def token_renew(
     token.expires_at = new_expires_at
     with transaction.atomic():
         token.save(update_fields=["token", "expires_at", "updated_at"])
-        _audit(AuditEvent.Action.TOKEN_REFRESHED, token, actor)
+        _audit(AuditEvent.Action.UPDATE, token, actor)
         if new_refresh_token:
             _refresh_token_replace(actor=actor, token=token, value=new_refresh_token)
     return token
@@ -86,7 +105,7 @@ def _refresh_token_replace(*, actor: Any, token: Token, value: str) -> None:
         return
     sibling.token = value
     sibling.save(update_fields=["token", "updated_at"])
-    _audit(AuditEvent.Action.TOKEN_REFRESHED, sibling, actor)
+    _audit(AuditEvent.Action.UPDATE, sibling, actor)
 
 
 def token_stats() -> dict[str, Any]:
@@ -112,5 +131,18 @@ def token_stats() -> dict[str, Any]:
 
 def token_delete(*, actor: Any, token: Token) -> None:
     with transaction.atomic():
-        _audit(AuditEvent.Action.TOKEN_DELETED, token, actor)
+        _audit(AuditEvent.Action.DELETE, token, actor)
         token.delete()
+
+
+def tokens_cleanup_expired() -> int:
+    """Delete Token rows past expires_at, one audit event each; return how many."""
+    count = 0
+    for token in Token.objects.expired().only("id", "type", "identifier", "user_id"):
+        with transaction.atomic():
+            deleted, _ = Token.objects.filter(pk=token.pk, expires_at__lte=timezone.now()).delete()
+            if deleted:  # a renewal may have moved expires_at since the query
+                changes = {"type": token.type, "identifier": token.identifier, "reason": "expired"}
+                audit_event_create(action=AuditEvent.Action.DELETE, target=token, changes=changes)
+                count += 1
+    return count

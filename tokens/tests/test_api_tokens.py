@@ -26,7 +26,7 @@ def test_it_stores_a_token_without_echoing_it(user_api, user):
 
 def test_it_audits_a_stored_token_redacted(user_api):
     user_api.post("/api/v1/tokens", _store_body(), format="json")
-    event = AuditEvent.objects.get(action=AuditEvent.Action.TOKEN_STORED)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.CREATE, entity_type="token")
     assert event.changes["token"]["new"] == "[redacted]"
     assert VALUE not in str(event.changes)
 

@@ -1,0 +1,48 @@
+"""The credentials side of servers.credential_port: what servers may ask of credentials."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from credentials import services
+from credentials.models import Grant
+from servers.credential_port import CredentialState, Need, Resolved
+from servers.models import Agent, McpServer
+
+
+class Port:
+    """Installed at start-up (CredentialsConfig.ready); each method is one service call."""
+
+    def resolve(self, *, needs: Sequence[Need]) -> dict[int, Resolved]:
+        return services.resolve(needs=needs)
+
+    def refresh_due(self, *, needs: Sequence[Need], budget: float) -> None:
+        services.grants_refresh_for(needs=needs, budget=budget)
+
+    def state(self, *, server: McpServer, agent: Agent | None = None) -> CredentialState:
+        grant = Grant.objects.filter(server=server, agent=agent).first()
+        if grant is None:
+            return CredentialState()
+        return CredentialState(
+            kind=grant.kind, has_secret=grant.secret is not None,
+            has_refresh=grant.refresh_secret is not None, expires_at=grant.expires_at,
+            needs_reauth=grant.needs_reauth, reason=grant.reauth_reason,
+        )  # fmt: skip
+
+    def store_secret(
+        self,
+        *,
+        server: McpServer,
+        agent: Agent | None,
+        secret: str | None,
+        actor: Any,
+        refresh: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> None:
+        services.grant_set_secret(
+            server=server, agent=agent, secret=secret, actor=actor, refresh=refresh,
+            expires_at=expires_at,
+        )  # fmt: skip
+
+    def forget(self, *, server: McpServer, actor: Any, agent: Agent | None = None) -> None:
+        services.grants_forget(server=server, agent=agent, actor=actor)

@@ -1,0 +1,226 @@
+"""Refreshing OAuth grants: the claim, the concurrent requests, storing or backing off.
+
+Single flight: a grant is refreshed only by whoever claims it with a conditional UPDATE
+(a random claim token plus a lease that lapses on its own), from any path: the beat's
+batches, the health sweep's pre-step and the client config's pre-step. The token requests
+run concurrently in a thread pool; the caller waits at most its budget and stores what came
+back in time, and a late answer is still stored by the thread that got it, so a rotated
+refresh token is never dropped on the floor.
+
+Failures back off per grant (refresh_not_before), so a failing authorization server sees
+one attempt per grant per backoff step, and a refusal of the refresh token marks the grant
+for re-authorization once, with one audit row.
+"""
+
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+import httpx
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import audit_event_create
+from credentials import oauth
+from credentials.models import Grant
+from credentials.services.client import client_credentials_request, resource, token_request
+from credentials.services.grants import grant_mark_reauth
+from mcpcontrol.lib import http
+from servers.credential_port import Need
+from servers.models import McpServer
+
+logger = logging.getLogger(__name__)
+
+# Seed 003: a token used within 5 minutes of its expiry is refreshed first; the beat uses
+# the same margin, so a grant in use is normally renewed before anyone needs to wait.
+REFRESH_MARGIN = timedelta(minutes=5)
+# Longer than any token request can take (lib/http's 10 s timeout), so a live refresh
+# never loses its claim; a dead worker's claim lapses after it.
+CLAIM_TTL = timedelta(seconds=60)
+BACKOFF_FIRST = timedelta(seconds=30)
+BACKOFF_MAX = timedelta(minutes=15)
+# The server refused the grant or the client: retrying cannot help, a human must reconnect.
+REAUTH_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
+POOL_THREAD_PREFIX = "grant-refresh"
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(
+        max_workers=settings.MCPCONTROL_OAUTH_REFRESH_CONCURRENCY,
+        thread_name_prefix=POOL_THREAD_PREFIX,
+    )
+
+
+@lru_cache(maxsize=1)
+def _client() -> httpx.Client:
+    """One connection pool for every refresh of this process (httpx clients are thread-safe)."""
+    limits = httpx.Limits(max_connections=settings.MCPCONTROL_OAUTH_REFRESH_CONCURRENCY)
+    return http.client(limits=limits)
+
+
+def _claim(grant_ids: list[int], *, now: datetime) -> tuple[str, list[Grant]]:
+    """Claim the due grants among `grant_ids`; return our claim token and the grants won."""
+    claim = uuid.uuid4().hex
+    # The conditional UPDATE is the claim: of two callers, exactly one moves each row.
+    Grant.objects.due(now=now, margin=REFRESH_MARGIN).filter(id__in=grant_ids).update(
+        refresh_claim=claim, refresh_claimed_until=now + CLAIM_TTL
+    )
+    won = Grant.objects.filter(refresh_claim=claim).select_related("server")
+    return claim, list(won)
+
+
+def _request(grant: Grant) -> oauth.TokenResponse:
+    """The token request for one claimed grant (network only: runs in a pool thread)."""
+    server = grant.server
+    if grant.refresh_secret is None:
+        return client_credentials_request(server, client=_client())  # machine grants ask again
+    params = {"grant_type": "refresh_token", "refresh_token": grant.refresh_secret.reveal()}
+    params["resource"] = resource(server)
+    return token_request(server, params, client=_client())
+
+
+def _store(grant: Grant, claim: str, response: oauth.TokenResponse) -> bool:
+    """Store a new grant while our claim holds; False when someone else stored one since."""
+    old_refresh = grant.refresh_secret.ciphertext if grant.refresh_secret is not None else None
+    grant.set_tokens(
+        access=response.access_token, refresh=response.refresh_token,
+        expires_at=response.expires_at(timezone.now()), scope=response.scope,
+    )  # fmt: skip
+    values = {
+        "secret": grant.secret, "refresh_secret": grant.refresh_secret,
+        "expires_at": grant.expires_at, "scope": grant.scope, "needs_reauth": False,
+        "reauth_reason": "", "refresh_failures": 0, "refresh_not_before": None,
+        "refresh_uncertain": False, "refresh_claim": "", "refresh_claimed_until": None,
+        "updated_at": timezone.now(),
+    }  # fmt: skip
+    with transaction.atomic():
+        stored = Grant.objects.filter(pk=grant.pk, refresh_claim=claim).update(**values)
+        if not stored:  # our lease lapsed: still ours unless a newer refresh token was stored
+            stored = Grant.objects.filter(
+                pk=grant.pk, refresh_secret=old_refresh, needs_reauth=False
+            ).update(**values)
+        if stored:
+            changes = {"refresh_token": "[rotated]" if response.refresh_token else "[kept]"}
+            audit_event_create(action=AuditEvent.Action.REFRESH, target=grant, changes=changes)
+    return bool(stored)
+
+
+def _backoff(failures: int) -> timedelta:
+    return min(BACKOFF_FIRST * 2 ** max(failures - 1, 0), BACKOFF_MAX)
+
+
+def _failed(grant: Grant, claim: str, error: oauth.OAuthError) -> str:
+    """Record a failed refresh: re-authorization for a refused grant, else a backoff step."""
+    transient = isinstance(error, oauth.OAuthTransientError)
+    if error.code in REAUTH_ERRORS and not transient:
+        reason = f"the authorization server refused the refresh token ({error.code})"
+        if grant.refresh_uncertain:
+            reason = (
+                "an earlier refresh got no answer and the authorization server has since "
+                f"refused the refresh token ({error.code}): it probably rotated it"
+            )
+        grant_mark_reauth(grant=grant, reason=reason, claim=claim)
+        return "needs_reauth"
+    failures = grant.refresh_failures + 1
+    with transaction.atomic():
+        released = Grant.objects.filter(pk=grant.pk, refresh_claim=claim).update(
+            refresh_claim="", refresh_claimed_until=None, refresh_failures=F("refresh_failures") + 1,
+            refresh_not_before=timezone.now() + _backoff(failures),
+            refresh_uncertain=grant.refresh_uncertain or error.code == "no_answer",
+        )  # fmt: skip
+        if released and failures == 1:  # one audit row per failure streak, not per attempt
+            changes = {"error": error.code, "retry_in_seconds": _backoff(1).total_seconds()}
+            audit_event_create(
+                action=AuditEvent.Action.REFRESH_FAILED, target=grant, changes=changes
+            )
+    logger.warning("OAuth refresh of grant %s failed (%s), attempt %d", grant.pk, error.code,
+                   failures)  # fmt: skip
+    return "failed"
+
+
+def _settle(grant: Grant, claim: str, future: "Future[oauth.TokenResponse]") -> str:
+    """Store or record one finished request; always ends our claim."""
+    try:
+        response = future.result()
+    except oauth.OAuthError as exc:
+        return _failed(grant, claim, exc)
+    except Exception as exc:
+        # Not the server's answer (a bug, a secret that cannot be decrypted): release the
+        # claim with a backoff step instead of stranding the grant.
+        logger.exception("OAuth refresh of grant %s crashed", grant.pk)
+        return _failed(grant, claim, oauth.OAuthError("internal_error", type(exc).__name__))
+    return "refreshed" if _store(grant, claim, response) else "superseded"
+
+
+def _settle_late(grant: Grant, claim: str, future: "Future[oauth.TokenResponse]") -> None:
+    """A request finished after its caller stopped waiting: store it from this thread."""
+    try:
+        _settle(grant, claim, future)
+    finally:
+        if threading.current_thread().name.startswith(POOL_THREAD_PREFIX):
+            connections.close_all()  # a pool thread's own connection, not the caller's
+
+
+def grants_refresh(*, grant_ids: list[int], budget: float) -> dict[int, str]:
+    """Refresh the due grants among `grant_ids`, concurrently, waiting at most `budget`
+    seconds. Returns an outcome per grant we claimed (refreshed, failed, needs_reauth,
+    superseded, pending); grants not due or claimed elsewhere are left out."""
+    claim, grants = _claim(grant_ids, now=timezone.now())
+    if not grants:
+        return {}
+    futures = {_pool().submit(_request, grant): grant for grant in grants}
+    done, late = wait(futures, timeout=max(budget, 0))
+    outcomes = {futures[f].pk: _settle(futures[f], claim, f) for f in done}
+    for future in late:
+        grant = futures[future]
+        future.add_done_callback(lambda f, g=grant: _settle_late(g, claim, f))  # type: ignore[misc]
+        outcomes[grant.pk] = "pending"
+    return outcomes
+
+
+def grant_ids_due(*, now: datetime | None = None) -> list[int]:
+    """Every grant the beat should refresh now, oldest expiry first."""
+    now = now or timezone.now()
+    rows = Grant.objects.due(now=now, margin=REFRESH_MARGIN).order_by("expires_at", "id")
+    return list(rows.values_list("id", flat=True))
+
+
+def grants_refresh_for(*, needs: Sequence[Need], budget: float) -> dict[int, str]:
+    """The pre-step of every credential read that can wait a little (a health sweep's chunk,
+    an agent's client config, the gateway): renew the OAuth grants of `needs` that expire
+    within REFRESH_MARGIN, all together, at most `budget` seconds."""
+    oauth_needs = [(s, a) for s, a in needs if s.auth_type == McpServer.AuthType.OAUTH]
+    if not oauth_needs:
+        return {}
+    _machine_first_tokens(oauth_needs)
+    due = Grant.objects.for_needs(
+        [s.pk for s, _ in oauth_needs], [a.pk for _, a in oauth_needs if a is not None]
+    ).filter(expires_at__lt=timezone.now() + REFRESH_MARGIN)
+    return grants_refresh(grant_ids=list(due.values_list("id", flat=True)), budget=budget)
+
+
+def _machine_first_tokens(needs: Sequence[Need]) -> None:
+    """A client credentials server needs no human: its first token is fetched on first use."""
+    from credentials.services.connect import oauth_client_credentials_fetch
+
+    machines = [s for s, a in needs if a is None and s.oauth_config.machine]
+    have = set(
+        Grant.objects.filter(server__in=machines, agent__isnull=True).values_list(
+            "server_id", flat=True
+        )
+    )
+    for server in machines:
+        if server.pk in have:
+            continue
+        try:
+            oauth_client_credentials_fetch(server=server)
+        except oauth.OAuthError as exc:
+            logger.warning("client credentials grant for %s failed: %s", server.name, exc.code)

@@ -1,0 +1,58 @@
+"""Values of a server's custom_user_vars, per user or per agent: stored encrypted, audited
+by name only, substituted into ${NAME} by resolve."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from audit.models import AuditEvent
+from audit.services import REDACTED, audit_event_create
+from credentials.models import VariableValue
+from mcpcontrol.lib.headers import value_error
+from servers.models import Agent, McpServer
+
+
+def variables_set(
+    *,
+    server: McpServer,
+    values: dict[str, str | None],
+    actor: Any,
+    user: Any = None,
+    agent: Agent | None = None,
+) -> list[str]:
+    """Set (or, with None or "", remove) values of declared variables for `user` or `agent`.
+
+    Raises ValidationError naming a variable the server does not declare. Returns the names
+    that now hold a value for that principal.
+    """
+    if (user is None) == (agent is None):
+        raise ValueError("give exactly one of user and agent")
+    declared = set(server.custom_user_vars or {})
+    unknown = sorted(set(values) - declared)
+    if unknown:
+        raise ValidationError({"variables": f"{server.name} declares no {', '.join(unknown)}."})
+    for name, value in values.items():
+        if value and value_error(value):
+            raise ValidationError({name: "A value may not contain CR, LF or NUL."})
+    rows = VariableValue.objects.filter(server=server, user=user, agent=agent)
+    with transaction.atomic():
+        for name, value in sorted(values.items()):
+            if value:
+                row, _ = rows.get_or_create(name=name, defaults={"value": value})
+                row.value = value
+                row.save(update_fields=["value", "updated_at"])
+            else:
+                rows.filter(name=name).delete()
+        changes = {name: {"old": None, "new": REDACTED if v else None} for name, v in values.items()}
+        audit_event_create(
+            action=AuditEvent.Action.UPDATE, entity_type="variable", actor=actor,
+            entity_id=f"{server.pk}:{'agent' if agent else 'user'}:{(agent or user).pk}",
+            changes=changes,
+        )  # fmt: skip
+    return sorted(rows.values_list("name", flat=True))
+
+
+def variable_names(*, server: McpServer, user: Any = None, agent: Agent | None = None) -> list[str]:
+    rows = VariableValue.objects.filter(server=server, user=user, agent=agent)
+    return sorted(rows.values_list("name", flat=True))

@@ -1,0 +1,156 @@
+"""The operator console for MCP servers.
+
+Saves go through the services, so the console audits and version-checks exactly like the
+API. The credential itself is stored through the credentials port; the credentials app
+extends this admin with the OAuth buttons (credentials/admin.py).
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from mcpcontrol.lib.fields import UNREADABLE_MESSAGE
+from servers import services
+from servers.admin.forms import OAUTH_INPUTS, McpServerForm
+from servers.admin.health import HealthAdminMixin
+from servers.credential_port import credentials
+from servers.models import McpServer
+
+if TYPE_CHECKING:
+    _McpServerAdmin = admin.ModelAdmin[McpServer]
+else:
+    _McpServerAdmin = admin.ModelAdmin
+
+OAUTH_FIELDS = ("oauth_grant_type", *(f"oauth_{key}" for key in OAUTH_INPUTS))
+
+
+class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
+    form = McpServerForm
+    list_display = (
+        "name", "transport_type", "auth_type", "scope", "owner", "status", "is_enabled",
+        "health_outcome", "response_time_display", "tool_count", "last_error_display",
+    )  # fmt: skip
+    list_filter = ("scope", "status", "transport_type", "auth_type", "is_enabled",
+                   "credential_mode")  # fmt: skip
+    search_fields = ("name", "alias", "description", "url", "command", "path")
+    list_select_related = ("owner", "group")
+    readonly_fields = (
+        "credential_stored", "env_names", "headers_names", "status", "version",
+        "protocol_version", "tools_last_synced_at", "init_duration_ms", "last_connected_at",
+        "last_checked_at", "last_error_at", "error_message", "response_time_ms",
+        "consecutive_failures", "tools_display", "created_by", "created_at", "updated_at",
+        "health_outcome", "response_time_display", "tool_count", "last_error_display",
+        "oauth_metadata",
+    )  # fmt: skip
+    actions = ("check_now", "enable_servers", "disable_servers")
+
+    def get_fieldsets(self, request: HttpRequest, obj: McpServer | None = None) -> Any:
+        return (
+            (None, {"fields": ("name", "alias", "description", "tags", "path", "icon_path")}),
+            ("Transport", {"fields": (
+                "transport_type", "url", "headers_names", "headers_input", "command", "args",
+                "cwd", "env_names", "env_input", "stderr",
+            )}),
+            ("Upstream auth", {"fields": (
+                "auth_type", "credential_mode", "header_name", "prefix", "auth_secret_input",
+                "probe_agent", "credential_stored",
+            )}),
+            ("OAuth", {"fields": (
+                *self.oauth_extra_fields, *OAUTH_FIELDS, "oauth_client_secret_input",
+                "oauth_headers", "oauth_metadata",
+            )}),
+            ("Access", {"fields": ("scope", "owner", "group")}),
+            ("Options", {"fields": (
+                "is_enabled", "startup", "timeout_ms", "init_timeout_ms", "chat_menu",
+                "server_instructions", "custom_user_vars", "mcp_options", "catalog",
+                "expected_version",
+            )}),
+            ("Runtime", {"fields": (
+                "health_outcome", "response_time_display", "tool_count", "last_error_display",
+                "status", "protocol_version", "last_checked_at", "last_connected_at",
+                "last_error_at", "error_message", "response_time_ms", "init_duration_ms",
+                "consecutive_failures", "tools_last_synced_at", "tools_display", "version",
+                "created_by", "created_at", "updated_at",
+            )}),
+        )  # fmt: skip
+
+    # Read-only fields another app's admin adds to the OAuth section (credentials/admin.py).
+    oauth_extra_fields: tuple[str, ...] = ()
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[McpServer]:
+        return McpServer.objects.for_user(request.user).select_related("owner", "group")
+
+    @admin.display(description="Credential")
+    def credential_stored(self, obj: McpServer) -> str:
+        if obj.pk is None:
+            return "—"
+        state = credentials().state(server=obj)
+        parts = [f"{state.kind} stored" if state.has_secret else "none stored"]
+        if state.expires_at is not None:
+            parts.append(f"expires {state.expires_at:%Y-%m-%d %H:%M}")
+        if state.needs_reauth:
+            parts.append("needs re-authorization")
+        if obj.has_secret("oauth_client_secret"):
+            parts.append("OAuth client secret stored")
+        return ", ".join(parts)
+
+    @admin.display(description="Stored environment names")
+    def env_names(self, obj: McpServer) -> str:
+        return _names(obj.env)
+
+    @admin.display(description="Stored header names")
+    def headers_names(self, obj: McpServer) -> str:
+        return _names(obj.headers)
+
+    @admin.display(description="Discovered tools")
+    def tools_display(self, obj: McpServer) -> str:
+        names = [t.get("name", "?") for t in obj.tools or [] if isinstance(t, dict)]
+        return ", ".join(names) or "—"
+
+    def save_model(self, request: HttpRequest, obj: McpServer, form: Any, change: bool) -> None:
+        secret = form.cleaned_data.get("auth_secret_input") or None
+        try:
+            if change:
+                saved = services.server_update(
+                    actor=request.user, server=McpServer.objects.get(pk=obj.pk),
+                    changes=form.service_changes(),
+                    expected_version=form.cleaned_data.get("expected_version"),
+                    **({"auth_secret": secret} if secret else {}),
+                )  # fmt: skip
+            else:
+                saved = services.server_register(
+                    actor=request.user, auth_secret=secret, **form.new_server_fields()
+                )
+        except services.VersionConflict:
+            self.message_user(
+                request, "Not saved: changed by someone else meanwhile.", messages.ERROR
+            )
+            return
+        obj.pk, obj.version = saved.pk, saved.version
+
+    def delete_model(self, request: HttpRequest, obj: McpServer) -> None:
+        services.server_delete(actor=request.user, server=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[McpServer]) -> None:
+        for server in queryset:
+            services.server_delete(actor=request.user, server=server)
+
+    @admin.action(description="Enable selected servers", permissions=["change"])
+    def enable_servers(self, request: HttpRequest, queryset: QuerySet[McpServer]) -> None:
+        for server in queryset:
+            services.server_set_enabled(actor=request.user, server=server, enabled=True)
+        self.message_user(request, f"Enabled {queryset.count()} server(s).")
+
+    @admin.action(description="Disable selected servers", permissions=["change"])
+    def disable_servers(self, request: HttpRequest, queryset: QuerySet[McpServer]) -> None:
+        for server in queryset:
+            services.server_set_enabled(actor=request.user, server=server, enabled=False)
+        self.message_user(request, f"Disabled {queryset.count()} server(s).")
+
+
+def _names(value: object) -> str:
+    if not isinstance(value, dict):
+        return UNREADABLE_MESSAGE if value is not None else "—"
+    return ", ".join(value) or "—"
