@@ -67,7 +67,9 @@ def _event(entry: AuditEntry, context: RequestContext) -> AuditEvent:
     target, actor = entry.target, entry.actor
     entity_type, entity_id = entry.entity_type, entry.entity_id
     if target is not None:
-        entity_type = entity_type or getattr(target, "audit_entity", target._meta.model_name)
+        entity_type = entity_type or str(
+            getattr(target, "audit_entity", target._meta.model_name) or ""
+        )
         entity_id = entity_id or str(target.pk)
     real_actor = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     return AuditEvent(

@@ -89,10 +89,10 @@ def _seed(count: int) -> tuple[str, str]:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    from mcpcontrol.api.jwt import jwt_pair_for
     from mcpcontrol.api.permissions import role_scopes
     from servers.models import McpServer
     from tokens.models import Token
-    from mcpcontrol.api.jwt import jwt_pair_for
 
     call_command("migrate", verbosity=0)
     users = get_user_model().objects

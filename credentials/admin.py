@@ -35,9 +35,11 @@ class OAuthServerAdmin(McpServerAdmin):
     """The server admin with the OAuth action, buttons and views."""
 
     oauth_extra_fields = ("oauth_connect_button",)
-    actions = (*McpServerAdmin.actions, "oauth_discover_action")
+    actions = (*McpServerAdmin.actions, "oauth_discover_action")  # type: ignore[assignment]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: McpServer | None = None) -> tuple:  # type: ignore[override,type-arg]
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: McpServer | None = None
+    ) -> tuple[str, ...]:
         return (*super().get_readonly_fields(request, obj), "oauth_connect_button")
 
     def get_urls(self) -> list[URLPattern]:

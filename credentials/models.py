@@ -89,9 +89,10 @@ class Grant(models.Model):
                 fields=("server",), condition=Q(agent__isnull=True), name="grant_one_shared"
             ),
             models.UniqueConstraint(
-                fields=("server", "agent"), condition=Q(agent__isnull=False),
+                fields=("server", "agent"),
+                condition=Q(agent__isnull=False),
                 name="grant_one_per_agent",
-            ),  # fmt: skip
+            ),
         ]
         indexes = [models.Index(fields=("kind", "expires_at"))]
 
@@ -146,13 +147,15 @@ class VariableValue(models.Model):
                 | Q(user__isnull=False, agent__isnull=True),
             ),
             models.UniqueConstraint(
-                fields=("server", "user", "name"), condition=Q(agent__isnull=True),
+                fields=("server", "user", "name"),
+                condition=Q(agent__isnull=True),
                 name="variable_unique_per_user",
-            ),  # fmt: skip
+            ),
             models.UniqueConstraint(
-                fields=("server", "agent", "name"), condition=Q(user__isnull=True),
+                fields=("server", "agent", "name"),
+                condition=Q(user__isnull=True),
                 name="variable_unique_per_agent",
-            ),  # fmt: skip
+            ),
         ]
 
     def __str__(self) -> str:

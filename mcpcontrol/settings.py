@@ -245,7 +245,9 @@ MCPCONTROL_OAUTH_REFRESH_INTERVAL_SECONDS = env_int(
 )
 MCPCONTROL_PUBLIC_URL = env_str("MCPCONTROL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # OAuth refresh requests in flight at once per process (a thread pool, single-flight per grant).
-MCPCONTROL_OAUTH_REFRESH_CONCURRENCY = env_int("MCPCONTROL_OAUTH_REFRESH_CONCURRENCY", 16, minimum=1)
+MCPCONTROL_OAUTH_REFRESH_CONCURRENCY = env_int(
+    "MCPCONTROL_OAUTH_REFRESH_CONCURRENCY", 16, minimum=1
+)
 # How long an agent's client config waits for due OAuth refreshes before answering without them.
 MCPCONTROL_CONFIG_REFRESH_BUDGET = env_int("MCPCONTROL_CONFIG_REFRESH_BUDGET_MS", 2000) / 1000
 # How long POST /servers/{id}/refresh waits for the worker's check before answering 202.

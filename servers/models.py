@@ -70,7 +70,9 @@ class OAuthSettings:
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> "OAuthSettings":
         known = {f.name for f in fields(cls)}
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in (data or {}).items()}
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in (data or {}).items()
+        }
         return cls(**{k: v for k, v in values.items() if k in known})
 
     @property
@@ -272,28 +274,33 @@ class McpServer(models.Model):
             # Seed 004 indexes (server_name, user_id, scope): names are unique per owner, so
             # nobody learns another user's private server names from a refusal.
             models.UniqueConstraint(
-                fields=("name", "owner", "scope"), condition=Q(owner__isnull=False),
+                fields=("name", "owner", "scope"),
+                condition=Q(owner__isnull=False),
                 name="server_name_unique_per_owner",
-            ),  # fmt: skip
+            ),
             models.UniqueConstraint(
                 fields=("name",), condition=Q(owner__isnull=True), name="server_name_unique_app"
             ),
             models.UniqueConstraint(
-                fields=("path", "owner", "scope"), condition=Q(owner__isnull=False) & ~Q(path=""),
+                fields=("path", "owner", "scope"),
+                condition=Q(owner__isnull=False) & ~Q(path=""),
                 name="server_path_unique_per_owner",
-            ),  # fmt: skip
+            ),
             models.UniqueConstraint(
-                fields=("path",), condition=Q(owner__isnull=True) & ~Q(path=""),
+                fields=("path",),
+                condition=Q(owner__isnull=True) & ~Q(path=""),
                 name="server_path_unique_app",
-            ),  # fmt: skip
+            ),
             models.UniqueConstraint(
-                fields=("alias", "owner", "scope"), condition=Q(owner__isnull=False) & ~Q(alias=""),
+                fields=("alias", "owner", "scope"),
+                condition=Q(owner__isnull=False) & ~Q(alias=""),
                 name="server_alias_unique_per_owner",
-            ),  # fmt: skip
+            ),
             models.UniqueConstraint(
-                fields=("alias",), condition=Q(owner__isnull=True) & ~Q(alias=""),
+                fields=("alias",),
+                condition=Q(owner__isnull=True) & ~Q(alias=""),
                 name="server_alias_unique_app",
-            ),  # fmt: skip
+            ),
         ]
 
     def __str__(self) -> str:

@@ -56,17 +56,32 @@ def health_check_server(self: Task[[int], Any], server_id: int) -> dict[str, Any
 
 # The names beat rows and queued messages used before 2026-12 (one release of grace; the
 # data migration servers.0004 renames the beat rows).
-refresh_all = shared_task(name="servers.tasks.refresh_all", bind=True)(health_sweep.run)
-refresh_batch = shared_task(name="servers.tasks.refresh_batch")(health_check_batch.run)
-refresh_server = shared_task(name="servers.tasks.refresh_server", bind=True)(
-    health_check_server.run
-)
+@shared_task(name="servers.tasks.refresh_all")
+def refresh_all() -> str:
+    """Old beat entry: starts a sweep under the new name."""
+    return str(health_sweep.delay().id)
+
+
+@shared_task(name="servers.tasks.refresh_batch")
+def refresh_batch(server_ids: list[int], sweep: bool = False) -> dict[str, object]:
+    return health_check_batch.run(server_ids, sweep)
+
+
+@shared_task(name="servers.tasks.refresh_server")
+def refresh_server(server_id: int) -> dict[str, Any] | None:
+    from servers import services
+
+    check = services.server_check(server_id=server_id)
+    return check.as_dict() if check is not None else None
+
 
 _BATCH_TASKS = {health_check_batch.name, refresh_batch.name}
 
 
 @task_failure.connect
-def _release_lost_batch(sender: Any = None, args: Any = None, exception: Any = None, **_: Any) -> None:
+def _release_lost_batch(
+    sender: Any = None, args: Any = None, exception: Any = None, **_: Any
+) -> None:
     """A batch whose worker process died (killed, out of memory) frees its servers at once
     instead of leaving them to their lease. Runs in the worker's main process."""
     from billiard.exceptions import WorkerLostError

@@ -11,10 +11,10 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from mcpcontrol.api.jwt import jwt_pair_for
 from mcpcontrol.api.permissions import role_scopes
 from mcpcontrol.celery import app as celery_app
 from tests.factories import AdminFactory, UserFactory
-from mcpcontrol.api.jwt import jwt_pair_for
 
 
 @pytest.fixture(autouse=True)

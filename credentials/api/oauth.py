@@ -113,7 +113,9 @@ class OAuthDiscoverView(_ServerOAuthView):
         if not self.may_change(server):  # discovery rewrites the server's OAuth settings
             raise PermissionDenied("You may not change this server.")
         if server.auth_type != McpServer.AuthType.OAUTH or not server.is_remote:
-            raise BadRequest("Discovery needs a remote server with auth_type oauth.", code="not_oauth")
+            raise BadRequest(
+                "Discovery needs a remote server with auth_type oauth.", code="not_oauth"
+            )
         try:
             server = services.oauth_discover(server=server, actor=request.user)
         except (OAuthError, BlockedUrl) as exc:
@@ -121,8 +123,14 @@ class OAuthDiscoverView(_ServerOAuthView):
         config = server.oauth_config
         body: dict[str, Any] = {
             key: getattr(config, key)
-            for key in ("issuer", "authorization_url", "token_url", "registration_endpoint",
-                        "revocation_endpoint", "scope")  # fmt: skip
+            for key in (
+                "issuer",
+                "authorization_url",
+                "token_url",
+                "registration_endpoint",
+                "revocation_endpoint",
+                "scope",
+            )
         }
         body["code_challenge_methods_supported"] = list(config.code_challenge_methods_supported)
         return Response(body)
@@ -162,4 +170,3 @@ class OAuthDisconnectView(_ServerOAuthView):
         except OAuthError as exc:
             raise api_error(exc) from exc
         return Response({"status": "disconnected", "revoked": revoked})
-

@@ -67,7 +67,9 @@ class UserVariablesView(_VariablesView):
     @extend_schema(operation_id="server_variables_get", responses={200: VariablesSerializer, **errors(401, 403, 404)})  # fmt: skip
     def get(self, request: Request, pk: int) -> Response:
         server = get_object_or_404(self.servers(), pk=pk)
-        return Response(self.body(server, services.variable_names(server=server, user=request.user)))
+        return Response(
+            self.body(server, services.variable_names(server=server, user=request.user))
+        )
 
     @extend_schema(operation_id="server_variables_put", request=VALUES, responses={200: VariablesSerializer, **errors(400, 401, 403, 404)})  # fmt: skip
     def put(self, request: Request, pk: int) -> Response:

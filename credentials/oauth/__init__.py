@@ -6,7 +6,14 @@ models; the credentials.services modules store what it returns. Every request go
 mcpcontrol.lib.http, so the URL guard and timeouts apply.
 """
 
-from credentials.oauth.client import ClientAuth, Registration, TokenResponse, register, revoke, token_request
+from credentials.oauth.client import (
+    ClientAuth,
+    Registration,
+    TokenResponse,
+    register,
+    revoke,
+    token_request,
+)
 from credentials.oauth.discovery import Discovery, discover
 from credentials.oauth.errors import OAuthError, OAuthTransientError
 from credentials.oauth.pkce import code_challenge, code_verifier

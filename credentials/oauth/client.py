@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from mcpcontrol.lib import http
 from credentials.oauth.errors import OAuthError, check_response, transport_error
+from mcpcontrol.lib import http
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mcpcontrol.lib import http
 from credentials.oauth.errors import OAuthError, OAuthTransientError, transport_error
+from mcpcontrol.lib import http
 
 logger = logging.getLogger(__name__)
 

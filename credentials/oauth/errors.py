@@ -44,11 +44,16 @@ def check_response(response: httpx.Response, *, what: str) -> dict[str, object]:
 
 # Failures after the request may have reached the server: it may have acted on it (rotated a
 # refresh token) without us hearing the answer.
-_MAYBE_PROCESSED = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+_MAYBE_PROCESSED = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.RemoteProtocolError,
+)
 
 
 def transport_error(exc: httpx.HTTPError, *, what: str) -> OAuthTransientError:
-    """"no_answer" when the server may have processed the request, "unreachable" otherwise.
+    """ "no_answer" when the server may have processed the request, "unreachable" otherwise.
 
     The class name is enough: httpx messages may echo the URL but never a body or secret.
     """

@@ -13,9 +13,9 @@ from audit.models import AuditEvent
 from audit.services import REDACTED, audit_event_create
 from credentials import oauth
 from credentials.models import Grant
+from credentials.services.client import client_auth
 from mcpcontrol.lib.headers import value_error
 from servers.models import Agent, AgentConnection, McpServer
-from credentials.services.client import client_auth
 
 logger = logging.getLogger(__name__)
 

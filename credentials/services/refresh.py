@@ -114,7 +114,8 @@ def _store(grant: Grant, claim: str, response: oauth.TokenResponse) -> bool:
 
 
 def _backoff(failures: int) -> timedelta:
-    return min(BACKOFF_FIRST * 2 ** max(failures - 1, 0), BACKOFF_MAX)
+    step: timedelta = BACKOFF_FIRST * 2 ** max(failures - 1, 0)
+    return min(step, BACKOFF_MAX)
 
 
 def _failed(grant: Grant, claim: str, error: oauth.OAuthError) -> str:

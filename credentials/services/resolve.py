@@ -117,7 +117,9 @@ def _variables(
     sealed = dict(inputs.user_values.get((server.pk, user_id or 0), {}))
     if agent is not None:
         sealed.update(inputs.agent_values.get((server.pk, agent.pk), {}))
-    values = {name: _reveal(value, label="variable", pk=server.pk) for name, value in sealed.items()}
+    values = {
+        name: _reveal(value, label="variable", pk=server.pk) for name, value in sealed.items()
+    }
     token_variable = oauth_token_variable(server)
     if token_variable and token:
         values[token_variable] = token

@@ -44,7 +44,9 @@ def variables_set(
                 row.save(update_fields=["value", "updated_at"])
             else:
                 rows.filter(name=name).delete()
-        changes = {name: {"old": None, "new": REDACTED if v else None} for name, v in values.items()}
+        changes = {
+            name: {"old": None, "new": REDACTED if v else None} for name, v in values.items()
+        }
         audit_event_create(
             action=AuditEvent.Action.UPDATE, entity_type="variable", actor=actor,
             entity_id=f"{server.pk}:{'agent' if agent else 'user'}:{(agent or user).pk}",

@@ -14,9 +14,10 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from credentials import services
+from credentials.models import Grant
 from servers.models import McpServer
 from tests.peers.oauth_server import OAuthPeers, PeerOptions, run_oauth_peers
-from credentials import services
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def operator(db: Any) -> User:
 def oauth_server(db: Any, peers: OAuthPeers) -> McpServer:
     return McpServer.objects.create(
         name="Protected",
-        alias="protected",
+        path="/protected",
         url=peers.mcp_url,
         auth_type=McpServer.AuthType.OAUTH,
     )
@@ -64,6 +65,11 @@ def connect(*, server: McpServer, user: User, agent: Any = None) -> Any:
     client = Client()
     client.force_login(user)
     return client.get(follow_authorization(url), HTTP_ACCEPT="application/json")
+
+
+def shared_grant(server: McpServer) -> Grant | None:
+    """The server's shared grant as stored now (None when there is none)."""
+    return Grant.objects.filter(server_id=server.pk, agent__isnull=True).first()
 
 
 def credential_headers(*, server: McpServer, agent: Any = None) -> dict[str, str]:

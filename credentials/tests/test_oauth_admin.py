@@ -6,8 +6,8 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from audit.models import AuditEvent
+from credentials.tests.conftest import connect, shared_grant
 from servers.models import McpServer
-from credentials.tests.conftest import connect
 
 
 def _admin_client(user) -> Client:
@@ -26,7 +26,9 @@ def test_it_discovers_oauth_from_the_admin_action(oauth_server, admin_user, peer
 
     assert response.status_code == 200
     assert f"authorization server {peers.issuer}" in response.content.decode()
-    assert McpServer.objects.get(pk=oauth_server.pk).oauth_token_url == f"{peers.issuer}/token"
+    assert (
+        McpServer.objects.get(pk=oauth_server.pk).oauth_config.token_url == f"{peers.issuer}/token"
+    )
 
 
 @pytest.mark.django_db
@@ -70,7 +72,7 @@ def test_it_offers_disconnect_only_for_a_connected_server(oauth_server, admin_us
 @pytest.mark.django_db
 def test_it_disconnects_from_the_admin_and_says_so(oauth_server, admin_user, peers):
     connect(server=oauth_server, user=admin_user)
-    refresh = McpServer.objects.get(pk=oauth_server.pk).oauth_refresh_token.reveal()
+    refresh = shared_grant(oauth_server).refresh_secret.reveal()
 
     response = _admin_client(admin_user).post(
         f"/admin/servers/mcpserver/{oauth_server.pk}/oauth/disconnect/", follow=True
@@ -79,8 +81,10 @@ def test_it_disconnects_from_the_admin_and_says_so(oauth_server, admin_user, pee
     assert response.redirect_chain[-1][0] == f"/admin/servers/mcpserver/{oauth_server.pk}/change/"
     assert "Disconnected Protected." in response.content.decode()
     assert refresh in peers.provider.revoked
-    assert McpServer.objects.get(pk=oauth_server.pk).oauth_access_token is None
-    assert AuditEvent.objects.filter(action=AuditEvent.Action.TOKEN_DELETED).count() == 1
+    assert shared_grant(oauth_server) is None
+    assert (
+        AuditEvent.objects.filter(action=AuditEvent.Action.DELETE, entity_type="grant").count() == 1
+    )
 
 
 @pytest.mark.django_db
@@ -101,7 +105,7 @@ def test_the_admin_disconnect_needs_a_post_with_a_csrf_token(oauth_server, admin
 
     assert client.get(url).status_code == 405
     assert client.post(url).status_code == 403
-    assert McpServer.objects.get(pk=oauth_server.pk).oauth_access_token is not None
+    assert shared_grant(oauth_server) is not None
 
 
 @pytest.mark.django_db
@@ -115,4 +119,4 @@ def test_the_admin_disconnect_needs_change_permission(oauth_server, admin_user):
     )
 
     assert response.status_code == 403
-    assert McpServer.objects.get(pk=oauth_server.pk).oauth_access_token is not None
+    assert shared_grant(oauth_server) is not None

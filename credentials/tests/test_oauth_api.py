@@ -32,10 +32,10 @@ def test_it_discovers_the_authorization_server_from_the_401(oauth_server, operat
 
     assert response.status_code == 200, response.content
     assert response.json()["token_url"] == f"{peers.issuer}/token"
-    assert response.json()["pkce_methods"] == ["S256"]
+    assert response.json()["code_challenge_methods_supported"] == ["S256"]  # seed 004 names
     server = McpServer.objects.get(pk=oauth_server.pk)
-    assert server.oauth_registration_url == f"{peers.issuer}/register"
-    assert server.oauth_scopes == "mcp"
+    assert server.oauth_config.registration_endpoint == f"{peers.issuer}/register"
+    assert server.oauth_config.scope == "mcp"
     assert server.oauth_metadata["resource"] == peers.mcp_url
 
 
@@ -128,4 +128,4 @@ def test_it_forbids_a_shared_connect_without_change_permission(oauth_server, db)
     response = _api(user).post(f"/api/v1/servers/{oauth_server.pk}/oauth/start")
 
     assert response.status_code == 403
-    assert response.json()["error"] == "permission_denied"
+    assert response.json()["error"] == "forbidden"

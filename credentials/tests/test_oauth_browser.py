@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 
-from servers.credentials import credential_headers
+from credentials.tests.conftest import connect, credential_headers, list_tool_names, shared_grant
 from servers.models import McpServer
 from servers.services import server_check
-from credentials.tests.conftest import connect, list_tool_names
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = (
@@ -71,7 +70,7 @@ def test_it_connects_a_server_through_the_admin_connect_button(
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
     User.objects.create_superuser("admin", "admin@example.com", "pw-admin-123")
     server = McpServer.objects.create(
-        name="Protected", alias="protected", url=peers.mcp_url, auth_type=McpServer.AuthType.OAUTH
+        name="Protected", path="/protected", url=peers.mcp_url, auth_type=McpServer.AuthType.OAUTH
     )
     assert server_check(server_id=server.pk).outcome == "auth_required"
 
@@ -87,7 +86,7 @@ def test_it_connects_a_server_through_the_admin_connect_button(
     assert browser.current_url.endswith(change)
     assert browser.find_element(By.ID, "oauth-connect").text == "Reconnect"
     server = McpServer.objects.get(pk=server.pk)
-    assert server.oauth_access_token is not None
+    assert shared_grant(server) is not None
     assert list_tool_names(server.url, credential_headers(server=server)) == ["echo"]
     assert server_check(server_id=server.pk).outcome == "healthy"
 
@@ -104,10 +103,10 @@ def test_it_disconnects_a_server_through_the_admin_disconnect_button(
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]  # testserver: connect()
     admin = User.objects.create_superuser("admin", "admin@example.com", "pw-admin-123")
     server = McpServer.objects.create(
-        name="Protected", alias="protected", url=peers.mcp_url, auth_type=McpServer.AuthType.OAUTH
+        name="Protected", path="/protected", url=peers.mcp_url, auth_type=McpServer.AuthType.OAUTH
     )
     connect(server=server, user=admin)
-    refresh = McpServer.objects.get(pk=server.pk).oauth_refresh_token.reveal()
+    refresh = shared_grant(server).refresh_secret.reveal()
 
     change = f"/admin/servers/mcpserver/{server.pk}/change/"
     _log_in(browser, f"{live_server.url}/admin/login/?next={change}")
@@ -121,5 +120,5 @@ def test_it_disconnects_a_server_through_the_admin_disconnect_button(
     assert browser.current_url.endswith(change)
     assert browser.find_element(By.ID, "oauth-connect").text == "Connect"
     assert not browser.find_elements(By.ID, "oauth-disconnect")
-    assert McpServer.objects.get(pk=server.pk).oauth_access_token is None
+    assert shared_grant(server) is None
     assert refresh in peers.provider.revoked

@@ -9,10 +9,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from servers.models import McpServer
 from credentials import services
-from tokens.models import Token
+from credentials.models import Grant
 from credentials.tests.conftest import follow_authorization
+from servers.models import McpServer
 
 
 def _client(user: User) -> Client:
@@ -26,8 +26,7 @@ def _get(client: Client, path: str):
 
 
 def _nothing_stored(server: McpServer) -> bool:
-    server = McpServer.objects.get(pk=server.pk)
-    return server.oauth_access_token is None and not Token.objects.exists()
+    return not Grant.objects.filter(server=server).exists()
 
 
 @pytest.mark.django_db

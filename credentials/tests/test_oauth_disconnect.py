@@ -5,9 +5,9 @@ from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
+from credentials.models import Grant
+from credentials.tests.conftest import connect, shared_grant
 from servers.models import Agent, AgentConnection, McpServer
-from tokens.models import Token
-from credentials.tests.conftest import connect
 
 
 def _disconnect(user: User, server: McpServer, body: dict[str, int] | None = None):
@@ -19,8 +19,8 @@ def _disconnect(user: User, server: McpServer, body: dict[str, int] | None = Non
 @pytest.mark.django_db
 def test_it_revokes_and_clears_the_shared_grant(oauth_server, operator, peers):
     connect(server=oauth_server, user=operator)
-    server = McpServer.objects.get(pk=oauth_server.pk)
-    refresh, access = server.oauth_refresh_token.reveal(), server.oauth_access_token.reveal()
+    grant = shared_grant(oauth_server)
+    refresh, access = grant.refresh_secret.reveal(), grant.secret.reveal()
 
     response = _disconnect(operator, oauth_server)
 
@@ -28,10 +28,7 @@ def test_it_revokes_and_clears_the_shared_grant(oauth_server, operator, peers):
     assert response.json() == {"status": "disconnected", "revoked": True}
     assert refresh in peers.provider.revoked
     assert access not in peers.provider.access
-    server = McpServer.objects.get(pk=oauth_server.pk)
-    assert server.oauth_access_token is None
-    assert server.oauth_refresh_token is None
-    assert not Token.objects.exists()
+    assert not Grant.objects.exists()
 
 
 @pytest.mark.django_db
@@ -40,11 +37,11 @@ def test_it_audits_the_disconnect_as_the_caller(oauth_server, operator):
 
     _disconnect(operator, oauth_server)
 
-    events = AuditEvent.objects.filter(entity_type="mcpserver", entity_id=str(oauth_server.pk))
-    revoked = events.get(action=AuditEvent.Action.TOKEN_REVOKED)
-    deleted = events.get(action=AuditEvent.Action.TOKEN_DELETED)
+    events = AuditEvent.objects.filter(entity_type="grant")
+    revoked = events.get(action=AuditEvent.Action.REVOKE)
+    deleted = events.get(action=AuditEvent.Action.DELETE)
     assert revoked.actor == deleted.actor == operator
-    assert deleted.changes == {"token_rows": 2}
+    assert deleted.changes["revoked"] is True
 
 
 @pytest.mark.django_db
@@ -56,23 +53,21 @@ def test_it_drops_one_agents_grant_for_its_owner(oauth_server, peers):
     owner = User.objects.create_user("owner", password="pw-owner-12345")  # no change permission
     agent = Agent.objects.create(name="mine", owner=owner)
     connect(server=server, user=owner, agent=agent)
-    refresh = AgentConnection.objects.get(agent=agent).refresh_token.reveal()
+    refresh = Grant.objects.get(agent=agent).refresh_secret.reveal()
 
     response = _disconnect(owner, server, {"agent_id": agent.pk})
 
     assert response.status_code == 200, response.content
     assert refresh in peers.provider.revoked
-    connection = AgentConnection.objects.get(agent=agent)
-    assert connection.access_token is None
-    assert connection.refresh_token is None
-    assert not Token.objects.exists()
+    assert not Grant.objects.exists()
+    assert not AgentConnection.objects.filter(agent=agent).exists()
 
 
 @pytest.mark.django_db
 def test_it_hides_another_users_server_on_disconnect(operator, peers):
     other = User.objects.create_user("other", password="pw-other-12345")
     server = McpServer.objects.create(
-        name="Private", alias="private", url=peers.mcp_url, auth_type=McpServer.AuthType.OAUTH,
+        name="Private", path="/private", url=peers.mcp_url, auth_type=McpServer.AuthType.OAUTH,
         scope=McpServer.Scope.PRIVATE_USER, owner=other,
     )  # fmt: skip
 
@@ -90,8 +85,8 @@ def test_it_forbids_dropping_the_shared_grant_without_change_permission(oauth_se
     response = _disconnect(reader, oauth_server)
 
     assert response.status_code == 403
-    assert response.json()["error"] == "permission_denied"
-    assert McpServer.objects.get(pk=oauth_server.pk).oauth_access_token is not None
+    assert response.json()["error"] == "forbidden"  # the API's one vocabulary
+    assert shared_grant(oauth_server) is not None
 
 
 @pytest.mark.django_db

@@ -11,12 +11,11 @@ import httpx
 import pytest
 from django.contrib.auth.models import User
 
-from servers.credentials import credential_headers
-from servers.models import McpServer
-from tests.peers.oauth_server import OAuthPeers, PeerOptions
 from credentials import services
 from credentials.oauth.errors import OAuthError
-from credentials.tests.conftest import connect, list_tool_names
+from credentials.tests.conftest import connect, credential_headers, list_tool_names
+from servers.models import McpServer
+from tests.peers.oauth_server import OAuthPeers, PeerOptions
 
 
 def _peers(**options: Any) -> pytest.MarkDecorator:
@@ -40,7 +39,7 @@ def test_it_finds_resource_metadata_at_the_path_suffixed_url_without_a_hint(oaut
     server = _discovered(oauth_server)
 
     assert "resource_metadata" not in challenge
-    assert server.oauth_token_url == f"{peers.issuer}/token"
+    assert server.oauth_config.token_url == f"{peers.issuer}/token"
     well_known = f"{_rs_origin(peers)}/.well-known/oauth-protected-resource/mcp"
     assert ("GET", well_known, 200) in peers.hits
 
@@ -50,7 +49,7 @@ def test_it_finds_resource_metadata_at_the_path_suffixed_url_without_a_hint(oaut
 def test_it_falls_back_to_the_root_resource_metadata_url(oauth_server, peers):
     server = _discovered(oauth_server)
 
-    assert server.oauth_token_url == f"{peers.issuer}/token"
+    assert server.oauth_config.token_url == f"{peers.issuer}/token"
     assert server.oauth_metadata["resource"] == peers.mcp_url
     well_known = f"{_rs_origin(peers)}/.well-known/oauth-protected-resource"
     assert [(url, status) for _, url, status in peers.hits if "/.well-known/" in url] == [
@@ -65,8 +64,8 @@ def test_it_falls_back_to_the_root_resource_metadata_url(oauth_server, peers):
 def test_it_falls_back_to_openid_configuration(oauth_server, peers):
     server = _discovered(oauth_server)
 
-    assert server.oauth_authorization_url == f"{peers.issuer}/authorize"
-    assert server.oauth_registration_url == f"{peers.issuer}/register"
+    assert server.oauth_config.authorization_url == f"{peers.issuer}/authorize"
+    assert server.oauth_config.registration_endpoint == f"{peers.issuer}/register"
     assert ("GET", f"{peers.issuer}/.well-known/oauth-authorization-server", 404) in peers.hits
     assert ("GET", f"{peers.issuer}/.well-known/openid-configuration", 200) in peers.hits
 
@@ -76,8 +75,8 @@ def test_it_falls_back_to_openid_configuration(oauth_server, peers):
 def test_it_inserts_the_well_known_segment_before_the_issuers_path(oauth_server, peers):
     server = _discovered(oauth_server)
 
-    assert server.oauth_issuer == f"{peers.as_origin}/tenant"
-    assert server.oauth_token_url == f"{peers.as_origin}/tenant/token"
+    assert server.oauth_config.issuer == f"{peers.as_origin}/tenant"
+    assert server.oauth_config.token_url == f"{peers.as_origin}/tenant/token"
     metadata_url = f"{peers.as_origin}/.well-known/oauth-authorization-server/tenant"
     assert ("GET", metadata_url, 200) in peers.hits
 
@@ -87,7 +86,7 @@ def test_it_inserts_the_well_known_segment_before_the_issuers_path(oauth_server,
 def test_it_finds_openid_configuration_appended_to_the_issuers_path(oauth_server, peers):
     server = _discovered(oauth_server)
 
-    assert server.oauth_token_url == f"{peers.as_origin}/tenant/token"
+    assert server.oauth_config.token_url == f"{peers.as_origin}/tenant/token"
     assert ("GET", f"{peers.as_origin}/tenant/.well-known/openid-configuration", 200) in peers.hits
 
 
@@ -111,4 +110,4 @@ def test_it_refuses_metadata_that_names_another_issuer(oauth_server, peers):
         services.oauth_discover(server=oauth_server)
 
     assert "other-issuer.example.com" in str(caught.value)
-    assert McpServer.objects.get(pk=oauth_server.pk).oauth_token_url == ""
+    assert McpServer.objects.get(pk=oauth_server.pk).oauth_config.token_url == ""

@@ -22,11 +22,10 @@ def etag(obj: Any) -> str:
 class IfMatchMixin:
     """For views of versioned objects: `if_match_version` reads If-Match."""
 
-    request: Request
-
     def if_match_version(self, obj: Any) -> int | None:
         """The version If-Match names: None without the header, 412 when it is not current."""
-        raw = self.request.headers.get("If-Match")
+        request: Request = self.request  # type: ignore[attr-defined]  # the view's request
+        raw = request.headers.get("If-Match")
         if raw is None:
             return None
         if raw.strip() == "*":

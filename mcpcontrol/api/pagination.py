@@ -47,13 +47,11 @@ class PagePagination(BasePagination):
         attrs = {"results_key": key, "envelope": envelope, "default_per_page": per_page}
         return type(f"{key.title()}{envelope.title()}Pagination", (cls,), attrs)
 
-    def paginate_queryset(
+    def paginate_queryset(  # type: ignore[override]  # querysets only: it counts in the DB
         self, queryset: QuerySet[Any], request: Request, view: Any = None
     ) -> list[Any]:
         self.page = _int_param(request, "page", 1, 1, None)
-        self.per_page = _int_param(
-            request, "per_page", self.default_per_page, 1, MAX_PER_PAGE
-        )
+        self.per_page = _int_param(request, "per_page", self.default_per_page, 1, MAX_PER_PAGE)
         self.total = queryset.count()
         start = (self.page - 1) * self.per_page
         return list(queryset[start : start + self.per_page]) if start < self.total else []
@@ -69,7 +67,9 @@ class PagePagination(BasePagination):
         return Response({self.results_key: data, **self.meta()})
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
-        counts = {name: {"type": "integer"} for name in ("total", "page", "per_page", "total_pages")}
+        counts = {
+            name: {"type": "integer"} for name in ("total", "page", "per_page", "total_pages")
+        }
         if self.envelope == "nested":
             properties: dict[str, Any] = {
                 self.results_key: schema,

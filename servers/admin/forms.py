@@ -68,7 +68,9 @@ class McpServerForm(_McpServerForm):
     oauth_grant_type = forms.ChoiceField(
         label="OAuth grant", choices=McpServer.OAuthGrant.choices, required=False
     )
-    oauth_authorization_url = forms.CharField(label=OAUTH_INPUTS["authorization_url"], required=False)
+    oauth_authorization_url = forms.CharField(
+        label=OAUTH_INPUTS["authorization_url"], required=False
+    )
     oauth_token_url = forms.CharField(label=OAUTH_INPUTS["token_url"], required=False)
     oauth_registration_endpoint = forms.CharField(
         label=OAUTH_INPUTS["registration_endpoint"], required=False

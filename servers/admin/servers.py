@@ -84,9 +84,9 @@ class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
 
     @admin.display(description="Credential")
     def credential_stored(self, obj: McpServer) -> str:
-        if obj.pk is None:
+        state = credentials().state(server=obj) if obj.pk else None
+        if state is None:
             return "—"
-        state = credentials().state(server=obj)
         parts = [f"{state.kind} stored" if state.has_secret else "none stored"]
         if state.expires_at is not None:
             parts.append(f"expires {state.expires_at:%Y-%m-%d %H:%M}")

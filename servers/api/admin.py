@@ -15,8 +15,8 @@ from mcpcontrol.api.throttling import WritesThrottle
 from servers import document, services
 from servers.api.schema import (
     AdminHealthSerializer,
+    AdminServerListItemSerializer,
     ServerDetailSerializer,
-    ServerListItemSerializer,
 )
 from servers.api.views import create_from_request
 from servers.document.shapes import ServerShape
@@ -31,6 +31,7 @@ HEALTH_FIELDS = (
 
 class AdminMcpServerViewSet(viewsets.GenericViewSet[McpServer]):
     filterset_class = AdminMcpServerFilterSet
+    serializer_class = ServerShape  # the request document (OPTIONS describes it)
     pagination_class = PagePagination.of("servers", "flat")
     permission_classes = (IsAuthenticated, IsAdminRole, HasScope)
     throttle_classes = (WritesThrottle,)
@@ -42,7 +43,7 @@ class AdminMcpServerViewSet(viewsets.GenericViewSet[McpServer]):
 
     @extend_schema(
         operation_id="admin_servers_list",
-        responses={200: ServerListItemSerializer(many=True), **errors(400, 401, 403)},
+        responses={200: AdminServerListItemSerializer(many=True), **errors(400, 401, 403)},
     )
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))

@@ -46,6 +46,10 @@ class ServerListItemSerializer(serializers.Serializer[Any]):
     updated_at = serializers.DateTimeField()
 
 
+class AdminServerListItemSerializer(ServerListItemSerializer):
+    """The same item; its own name, since the admin list's envelope differs (flat)."""
+
+
 class TransportSerializer(serializers.Serializer[Any]):
     """Seed 004's transport object; env and header values always read "[redacted]"."""
 

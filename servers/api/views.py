@@ -74,6 +74,7 @@ def create_from_request(request: Request) -> Response:
 
 class McpServerViewSet(IfMatchMixin, viewsets.GenericViewSet[McpServer]):
     filterset_class = McpServerFilterSet
+    serializer_class = ServerShape  # the request document (OPTIONS describes it)
     pagination_class = PagePagination.of("servers", "nested")
     permission_classes = (IsAuthenticated, HasScope)
     throttle_classes = (WritesThrottle,)
@@ -111,8 +112,11 @@ class McpServerViewSet(IfMatchMixin, viewsets.GenericViewSet[McpServer]):
     @extend_schema(
         request=ServerShape,
         parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER)],
-        responses={200: ServerDetailSerializer, **errors(400, 401, 403, 404, 412, 429),
-                   409: VERSION_CONFLICT},  # fmt: skip
+        responses={
+            200: ServerDetailSerializer,
+            **errors(400, 401, 403, 404, 412, 429),
+            409: VERSION_CONFLICT,
+        },
     )
     def partial_update(self, request: Request, pk: str) -> Response:
         """Update with optimistic locking: `version` in the body (409) or If-Match (412). A
@@ -169,8 +173,11 @@ class McpServerViewSet(IfMatchMixin, viewsets.GenericViewSet[McpServer]):
 
     @extend_schema(
         request=None,
-        responses={200: ServerRefreshedSerializer, 202: ServerRefreshedSerializer,
-                   **errors(401, 403, 404, 409, 429)},  # fmt: skip
+        responses={
+            200: ServerRefreshedSerializer,
+            202: ServerRefreshedSerializer,
+            **errors(401, 403, 404, 409, 429),
+        },
     )
     @action(detail=True, methods=["post"])
     def refresh(self, request: Request, pk: str) -> Response:

@@ -75,7 +75,9 @@ _NESTED: dict[str, type[serializers.Serializer[Any]]] = {
 }
 
 
-def _unknown_keys(data: dict[str, Any], shape: serializers.Serializer[Any], path: str) -> Iterator[str]:
+def _unknown_keys(
+    data: dict[str, Any], shape: serializers.Serializer[Any], path: str
+) -> Iterator[str]:
     allowed = set(shape.fields) | (READ_ONLY_KEYS if not path else set())
     if isinstance(shape, OAuthShape):
         allowed |= set(OAUTH_KEY_ALIASES)
@@ -195,9 +197,8 @@ class _Reader:
             self.errors["requires_oauth"] = [f"requires_oauth is true but auth_type is {chosen}"]
         elif requires is True:
             self.out.put("auth_type", McpServer.AuthType.OAUTH, "requires_oauth")
-        elif requires is False and chosen is UNSET:
-            if self.current is None or self.current.auth_type == McpServer.AuthType.OAUTH:
-                self.out.put("auth_type", McpServer.AuthType.NONE, "requires_oauth")
+        elif requires is False and chosen is UNSET and self._was_oauth_or_new():
+            self.out.put("auth_type", McpServer.AuthType.NONE, "requires_oauth")
         prefix = self.get("prefix", authentication)
         self.one("header_name", [("auth_header_name", self.get("auth_header_name")),
                                  ("connection_details.authentication.headerName",
@@ -208,9 +209,11 @@ class _Reader:
         for key in ("header_name",):
             if self.out.fields.get(key) is None and key in self.out.fields:
                 self.out.fields[key] = ""
-        secrets = [("auth_token", self.get("auth_token")),
-                   ("connection_details.authentication.key", self.get("key", authentication)),
-                   ("connection_details.authentication.token", self.get("token", authentication))]
+        secrets = [
+            ("auth_token", self.get("auth_token")),
+            ("connection_details.authentication.key", self.get("key", authentication)),
+            ("connection_details.authentication.token", self.get("token", authentication)),
+        ]
         sent = [(k, v) for k, v in secrets if v is not UNSET]
         if len({v for _, v in sent}) > 1:
             self.errors[sent[0][0]] = ["two different credentials were sent: send one"]
@@ -220,6 +223,9 @@ class _Reader:
             self.out.auth_secret = None  # seed 000: "none" means no credential is kept
         self.one("credential_mode", [("credential_mode", self.get("credential_mode"))])
         self.probe_agent()
+
+    def _was_oauth_or_new(self) -> bool:
+        return self.current is None or self.current.auth_type == McpServer.AuthType.OAUTH
 
     def probe_agent(self) -> None:
         agent_id = self.get("probe_agent_id")

@@ -95,9 +95,7 @@ def detail(
     catalog = server.catalog or {}
     body = list_item(server)
     body.update({key: catalog.get(key, default) for key, default in CATALOG_DEFAULTS.items()})
-    body.update(
-        {key: catalog[key] for key in ("schema_version",) if key in catalog}
-    )
+    body.update({key: catalog[key] for key in ("schema_version",) if key in catalog})
     body.update(
         startup=server.startup, icon_path=server.icon_path or None, timeout=server.timeout_ms,
         init_timeout=server.init_timeout_ms, chat_menu=server.chat_menu,

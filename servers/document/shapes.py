@@ -178,7 +178,10 @@ class OAuthShape(serializers.Serializer[Any]):
 
 
 # Our own former names of OAuth keys, still accepted.
-OAUTH_KEY_ALIASES = {"registration_url": "registration_endpoint", "revocation_url": "revocation_endpoint"}
+OAUTH_KEY_ALIASES = {
+    "registration_url": "registration_endpoint",
+    "revocation_url": "revocation_endpoint",
+}
 
 
 class AuthenticationShape(serializers.Serializer[Any]):
@@ -187,7 +190,7 @@ class AuthenticationShape(serializers.Serializer[Any]):
     type = serializers.ChoiceField(choices=["none", "apiKey", "bearerToken", *AUTH_ALIASES])
     key = secret()
     token = secret()
-    headerName = text(100, allow_null=True)  # noqa: N815 - seed 000's name
+    headerName = text(100, allow_null=True)
     prefix = text(50, allow_null=True, trim_whitespace=False)  # "Key " keeps its space
 
 
@@ -208,7 +211,7 @@ class VariableShape(serializers.Serializer[Any]):
 
     title = text(200)
     description = text(2000, allow_null=True)
-    required = serializers.BooleanField(required=False, allow_null=True)
+    required = serializers.BooleanField(required=False, allow_null=True)  # type: ignore[assignment]
 
 
 def _timeout() -> serializers.IntegerField:
@@ -259,9 +262,7 @@ class ServerShape(serializers.Serializer[Any]):
     oauth_client_id = text(500, allow_null=True)
     oauth_client_secret = secret()
     oauth_scopes = text(1000, allow_null=True)
-    custom_user_vars = serializers.DictField(
-        child=VariableShape(), required=False, allow_null=True
-    )
+    custom_user_vars = serializers.DictField(child=VariableShape(), required=False, allow_null=True)
     # access
     scope = serializers.ChoiceField(choices=McpServer.Scope.choices, required=False)
     user_id = IdField()

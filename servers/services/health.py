@@ -113,7 +113,10 @@ def _timeouts(server: McpServer) -> _Timeouts:
 def _worst_seconds(servers: "list[McpServer] | Any") -> float:
     """The longest one check of these servers may take, each timeout clamped to its bound."""
     worst = max(
-        (min(s.init_timeout_ms, MAX_TIMEOUT_MS) + min(s.timeout_ms, MAX_TIMEOUT_MS) for s in servers),
+        (
+            min(s.init_timeout_ms, MAX_TIMEOUT_MS) + min(s.timeout_ms, MAX_TIMEOUT_MS)
+            for s in servers
+        ),
         default=0,
     )
     return worst / 1000 + CLOSE_GRACE + REFRESH_BUDGET_SECONDS
@@ -158,9 +161,7 @@ def _target_for(server: McpServer, resolved: Resolved, *, legacy: bool) -> Targe
     )  # fmt: skip
 
 
-def _prepare(
-    servers: list[McpServer], previous: dict[str, Any]
-) -> dict[int, Target | ProbeResult]:
+def _prepare(servers: list[McpServer], previous: dict[str, Any]) -> dict[int, Target | ProbeResult]:
     """Targets for the servers we may check, refusals for the others. The credential
     pre-step first renews the due OAuth grants of the whole chunk, concurrently."""
     prepared: dict[int, Target | ProbeResult] = {}
@@ -231,8 +232,10 @@ def servers_release_claims(*, server_ids: list[int]) -> int:
     """Free servers whose checking worker died (Celery reported it lost): no need to wait
     for their lease. A live claim of another worker on the same ids may be freed too; the
     worst that does is one extra check of those servers."""
-    return McpServer.objects.filter(id__in=server_ids).exclude(check_claim="").update(
-        check_claim="", check_claimed_until=None
+    return (
+        McpServer.objects.filter(id__in=server_ids)
+        .exclude(check_claim="")
+        .update(check_claim="", check_claimed_until=None)
     )
 
 
@@ -511,8 +514,11 @@ def sweep_batch_size(*, concurrency: int, time_limit: float) -> int:
         init=Max("init_timeout_ms"), listing=Max("timeout_ms")
     )
     worst = (
-        min(worst_ms["init"] or 0, MAX_TIMEOUT_MS) + min(worst_ms["listing"] or 0, MAX_TIMEOUT_MS)
-    ) / 1000 + CLOSE_GRACE + REFRESH_BUDGET_SECONDS
+        (min(worst_ms["init"] or 0, MAX_TIMEOUT_MS) + min(worst_ms["listing"] or 0, MAX_TIMEOUT_MS))
+        / 1000
+        + CLOSE_GRACE
+        + REFRESH_BUDGET_SECONDS
+    )
     if worst > time_limit:
         # Even one chunk may overrun: the soft time limit then releases the claims.
         logger.warning("a server's timeouts (%.0f s) exceed a batch's %.0f s", worst, time_limit)
@@ -537,7 +543,11 @@ class SweepPlan:
     skipped: str = ""
 
     def summary(self) -> dict[str, Any]:
-        body = {"servers": self.servers, "batches": len(self.batches), "batch_size": self.batch_size}
+        body = {
+            "servers": self.servers,
+            "batches": len(self.batches),
+            "batch_size": self.batch_size,
+        }
         return {**body, "skipped": self.skipped} if self.skipped else body
 
 

@@ -134,7 +134,10 @@ def _same_secret(current: Any, new: Any) -> bool:
         return False
 
 
-def _changed(server: McpServer, changes: dict[str, Any]) -> tuple[dict, dict, list[str]]:
+Snapshot = dict[str, Any]
+
+
+def _changed(server: McpServer, changes: dict[str, Any]) -> tuple[Snapshot, Snapshot, list[str]]:
     before = server_snapshot(server)
     for name, value in changes.items():
         if name in McpServer.SECRET_FIELDS and _same_secret(getattr(server, name), value):
@@ -183,7 +186,12 @@ def server_update(
 
 
 def _write(
-    server: McpServer, provided: int, before: dict, after: dict, changed: list[str], actor: Any
+    server: McpServer,
+    provided: int,
+    before: Snapshot,
+    after: Snapshot,
+    changed: list[str],
+    actor: Any,
 ) -> None:
     # The snapshot holds concrete fields only, never reverse relations.
     attnames = [cast("models.Field[Any, Any]", server._meta.get_field(n)).attname for n in changed]
@@ -232,7 +240,7 @@ def server_oauth_configure(
     action: str,
     actor: Any = None,
     metadata: dict[str, Any] | None = None,
-    client_secret: str | None | Any = UNSET,
+    client_secret: Any = UNSET,  # str, None (remove) or UNSET (keep)
     changes: dict[str, Any] | None = None,
 ) -> McpServer:
     """Store what OAuth discovery or client registration learned about a server.

@@ -67,7 +67,9 @@ def server_seed_one(
         return SeedOutcome(source, name, "unchanged")
     changed = ", ".join(sorted(changes))
     if not force:
-        return SeedOutcome(source, name, "unchanged", f"differs in {changed}; use --force to update")
+        return SeedOutcome(
+            source, name, "unchanged", f"differs in {changed}; use --force to update"
+        )
     if dry_run:
         return SeedOutcome(source, name, "updated", f"dry run: would change {changed}")
     server_update_from_document(actor=actor, server=existing, body=body, placeholder=KEEP_STORED)

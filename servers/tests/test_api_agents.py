@@ -17,6 +17,7 @@ def agent_credential(agent, server, secret):
     AgentConnectionFactory(agent=agent, server=server)
     return GrantFactory(server=server, agent=agent, secret=secret)
 
+
 pytestmark = pytest.mark.django_db
 
 

@@ -213,8 +213,11 @@ def test_an_update_sending_back_redacted_values_keeps_them(admin_api):
 
     response = admin_api.patch(
         f"/api/v1/servers/{server.pk}",
-        {"env": {"GITHUB_TOKEN": "[redacted]"}, "transport": read["transport"],
-         "version": read["version"]},
+        {
+            "env": {"GITHUB_TOKEN": "[redacted]"},
+            "transport": read["transport"],
+            "version": read["version"],
+        },
         format="json",
     )
 
@@ -583,7 +586,8 @@ def test_it_answers_409_when_a_check_is_already_running(admin_api, celery_eager)
 
     server = McpServerFactory()
     McpServer.objects.filter(pk=server.pk).update(
-        check_claim="other-worker", check_claimed_until=timezone.now() + timezone.timedelta(minutes=1)
+        check_claim="other-worker",
+        check_claimed_until=timezone.now() + timezone.timedelta(minutes=1),
     )
 
     response = admin_api.post(f"/api/v1/servers/{server.pk}/refresh")

@@ -7,9 +7,9 @@ import anyio
 import pytest
 from django.contrib.auth import get_user_model
 
+from credentials.models import Grant
 from servers import services
 from servers.mcp_client import ProbeResult, SharedPool, Target, probe
-from credentials.models import Grant
 from servers.models import Agent, AgentConnection, McpServer
 from servers.tests.conftest import stdio_fields
 

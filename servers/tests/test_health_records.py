@@ -137,7 +137,8 @@ def test_it_drops_the_write_and_its_audit_when_the_claim_was_lost(
         # claimed the server; from another thread since this one runs the event loop.
         def claim() -> None:
             McpServer.objects.filter(id=server.id).update(
-                check_claim="other-worker", check_claimed_until=timezone.now() + timedelta(minutes=1)
+                check_claim="other-worker",
+                check_claimed_until=timezone.now() + timedelta(minutes=1),
             )
             connection.close()
 

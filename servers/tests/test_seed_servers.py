@@ -246,7 +246,7 @@ def test_import_mcp_config_reports_a_bad_entry_and_imports_nothing(tmp_path):
     path.write_text(json.dumps({"mcpServers": {"ok": {"command": "x"}, "bad": {"type": "sse"}}}))
     out = StringIO()
 
-    with pytest.raises(CommandError, match="1 server.*nothing was imported"):
+    with pytest.raises(CommandError, match=r"1 server.*nothing was imported"):
         call_command("import_mcp_config", str(path), stdout=out)
 
     assert "bad: failed (url: A sse server needs a URL.)" in out.getvalue()

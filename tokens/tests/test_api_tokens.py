@@ -261,3 +261,17 @@ def test_it_throttles_writes_with_the_shared_error_body(user_api, settings):
     assert response.status_code == 429
     assert response.json()["error"] == "throttled"
     assert user_api.get("/api/v1/tokens").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_hourly_task_deletes_tokens_past_their_expiry(user, celery_eager):
+    from tokens import tasks
+
+    expired = TokenFactory(user=user, expires_at=timezone.now() - timedelta(seconds=1))
+    live = TokenFactory(user=user)
+
+    assert tasks.tokens_cleanup_expired.delay().get() == 1
+
+    assert list(Token.objects.all()) == [live]
+    event = AuditEvent.objects.get(action=AuditEvent.Action.DELETE, entity_type="token")
+    assert event.entity_id == str(expired.pk)

@@ -54,7 +54,7 @@ class Command(BaseCommand):
             fields = [
                 f.name for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)
             ]
-            for row in model.objects.only("pk", *fields).iterator():
+            for row in model._default_manager.only("pk", *fields).iterator():
                 values = {
                     name: Sealed(crypto.rotate(getattr(row, name).ciphertext))
                     for name in fields
@@ -62,7 +62,7 @@ class Command(BaseCommand):
                 }
                 if values:
                     with transaction.atomic():
-                        model.objects.filter(pk=row.pk).update(**values)
+                        model._default_manager.filter(pk=row.pk).update(**values)
                     total += len(values)
             total += _rotate_json_fields(model)
         self.stdout.write(f"re-encrypted {total} secret(s) under the newest key")
