@@ -39,10 +39,10 @@ def _database_url() -> str:
 def _start_worker(queue: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": settings.REDIS_URL,
-        # 2 at a time, and a 10 s batch budget: one round of servers that could hang
-        # 2 + 2 s plus the close grace, so a batch holds 2 servers.
-        "MCPCONTROL_HEALTH_CONCURRENCY": "2", "CELERY_TASK_SOFT_TIME_LIMIT": "20",
-        "CELERY_TASK_TIME_LIMIT": "30",
+        # 2 at a time, and a 20 s batch budget: one round of servers that could hang
+        # 2 + 2 s plus the close grace and the credential pre-step (19 s), so a batch holds 2.
+        "MCPCONTROL_HEALTH_CONCURRENCY": "2", "CELERY_TASK_SOFT_TIME_LIMIT": "40",
+        "CELERY_TASK_TIME_LIMIT": "50",
     }  # fmt: skip
     celery = str(Path(sys.executable).with_name("celery"))
     args = [celery, "-A", "mcpcontrol", "worker", "-Q", queue, "--pool=solo", "-l", "WARNING",
@@ -67,7 +67,7 @@ def test_it_refreshes_all_servers_in_a_worker(sdk_http_url, refused_url) -> None
         pytest.skip("REDIS_URL is not set: no broker for a real worker")
     servers = [
         McpServer.objects.create(
-            name=f"w{i}", alias=f"w{i}", url=url, init_timeout_ms=2000, timeout_ms=2000
+            name=f"w{i}", path=f"/w{i}", url=url, init_timeout_ms=2000, timeout_ms=2000
         )
         for i, url in enumerate([sdk_http_url, sdk_http_url, sdk_http_url, refused_url])
     ]
@@ -80,7 +80,8 @@ def test_it_refreshes_all_servers_in_a_worker(sdk_http_url, refused_url) -> None
         worker.terminate()
         worker.wait(timeout=20)
     statuses = dict(McpServer.objects.values_list("name", "status"))
-    assert statuses == {"w0": "active", "w1": "active", "w2": "active", "w3": "inactive"}
+    # One failed check is below the error threshold: w3 stays active, its error recorded.
+    assert statuses == {"w0": "active", "w1": "active", "w2": "active", "w3": "active"}
     assert McpServer.objects.get(name="w0").num_tools == 3
     assert McpServer.objects.get(name="w3").error_message.startswith("unreachable")
     assert not McpServer.objects.filter(check_claimed_until__isnull=False).exists()
