@@ -2,7 +2,9 @@
 
 A real HTTP server listens on 127.0.0.1. "rebind.test" is answered by a fake resolver: a
 public address the first time (what the request hook's check_url sees), 127.0.0.1 after
-(what a connection resolving the name again would use).
+(what a connection resolving the name again would use). Only public entry points are used
+(lib/http's clients and transports, the backends, open_socket): if any of them connected
+without the guard, the server would answer "ok" and these tests would fail.
 """
 
 import socket
@@ -54,23 +56,23 @@ def port() -> Iterator[int]:
 
 
 @pytest.fixture
-def rebinding(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], list[str]]:
-    """Make rebind.test answer PUBLIC first, then `target`; returns the names looked up."""
+def rebinding(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[str]]:
+    """Make rebind.test answer `first` (PUBLIC) first, then `target`; returns the answers."""
     real = socket.getaddrinfo
     lookups: list[str] = []
-    state = {"target": "127.0.0.1"}
+    state = {"target": "127.0.0.1", "first": PUBLIC}
 
     def fake(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         if host != "rebind.test":
             return real(host, port, *args, **kwargs)
-        address = PUBLIC if not lookups else state["target"]
+        address = state["first"] if not lookups else state["target"]
         lookups.append(address)
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 0))]
 
     monkeypatch.setattr(socket, "getaddrinfo", fake)
 
-    def arm(target: str) -> list[str]:
-        state["target"] = target
+    def arm(target: str, first: str = PUBLIC) -> list[str]:
+        state["target"], state["first"] = target, first
         return lookups
 
     return arm
@@ -121,10 +123,14 @@ def test_the_async_client_refuses_a_name_rebound_to_loopback(private_off, rebind
     assert lookups == [PUBLIC, "127.0.0.1"]
 
 
-def test_the_mcp_client_refuses_a_name_resolving_to_loopback(private_off, port) -> None:
-    # Its hook does not resolve names at all: only the connection's check stands here.
-    with pytest.raises(BlockedUrl, match="localhost is a private or loopback address"):
-        anyio.run(_mcp_get, f"http://localhost:{port}/")
+def test_the_mcp_client_refuses_a_name_resolving_to_loopback(private_off, rebinding, port) -> None:
+    lookups = rebinding("127.0.0.1", first="127.0.0.1")
+
+    with pytest.raises(BlockedUrl, match=LOOPBACK_REFUSED):
+        anyio.run(_mcp_get, f"http://rebind.test:{port}/")
+
+    # Its hook does not resolve names at all: the one lookup, and the refusal, are the pool's.
+    assert lookups == ["127.0.0.1"]
 
 
 def test_the_mcp_client_refuses_a_name_rebound_to_loopback(private_off, rebinding, port) -> None:
@@ -145,6 +151,42 @@ def test_a_rebind_to_the_metadata_address_is_refused_even_when_private_is_allowe
 
     with http.client() as client, pytest.raises(BlockedUrl, match="link-local or cloud metadata"):
         client.get("http://rebind.test/latest/meta-data/")
+
+
+# --- the transports alone, without the request hooks ---------------------------------------
+
+
+def test_the_sync_transport_alone_refuses_a_loopback_name(private_off, port) -> None:
+    client = httpx.Client(transport=http.guarded_transport())
+    with client, pytest.raises(BlockedUrl, match="localhost is a private or loopback address"):
+        client.get(f"http://localhost:{port}/")
+
+
+def test_the_async_transports_alone_refuse_a_loopback_name(private_off, port) -> None:
+    url = f"http://localhost:{port}/"
+
+    async def get() -> None:
+        async with httpx.AsyncClient(transport=http.async_guarded_transport()) as client:
+            await client.get(url)
+
+    async def get2() -> None:
+        pool = http.SharedPool(max_connections=1)
+        try:
+            async with httpx2.AsyncClient(transport=pool) as client:
+                await client.get(url)
+        finally:
+            await pool.close_pool()
+
+    for request in (get, get2):
+        with pytest.raises(BlockedUrl, match="localhost is a private or loopback address"):
+            anyio.run(request)
+
+
+def test_the_transports_alone_reach_a_loopback_name_when_private_is_allowed(
+    private_on, port
+) -> None:
+    with httpx.Client(transport=http.guarded_transport()) as client:
+        assert client.get(f"http://localhost:{port}/").text == "ok"
 
 
 # --- the backends directly ---------------------------------------------------------------

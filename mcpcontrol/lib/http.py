@@ -2,17 +2,23 @@
 
 Callers pass the URL through `guarded()` (or use the helpers below) before sending; the
 clients refuse redirects to places the guard would refuse by checking each request, and
-their connection pools connect only to addresses the guard checked (lib/netguard), so a name
-that resolves elsewhere between the check and the connect (DNS rebinding) is refused too.
+their transports (lib/transports) connect only to addresses the guard checked (lib/netguard),
+so a name that resolves elsewhere between the check and the connect (DNS rebinding) is
+refused too.
 """
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Unpack
 
 import httpx
 import httpx2
 
-from mcpcontrol.lib.netguard import AsyncGuardedBackend, AsyncGuardedBackend2, GuardedBackend
+from mcpcontrol.lib.transports import (
+    AsyncGuardedTransport,
+    AsyncGuardedTransport2,
+    GuardedTransport,
+    TransportOptions,
+)
 from mcpcontrol.lib.urlguard import BlockedUrl, check_url
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -42,29 +48,21 @@ async def _acheck_request(request: httpx.Request) -> None:
     check_url(str(request.url))
 
 
-# What httpx.Client passes to the transport it builds; we build it, so we pass them on.
-_TRANSPORT_OPTIONS = ("verify", "cert", "trust_env", "http1", "http2", "limits")
+def _transport_options(kwargs: dict[str, object]) -> TransportOptions:
+    """The options httpx.Client would have given the transport it builds (we build it)."""
+    if "proxy" in kwargs or "mounts" in kwargs:
+        # A proxy or mounted transport would make the connection: the guard would be bypassed.
+        raise TypeError("outbound clients take no proxy or mounts (the URL guard needs the pool)")
+    return {key: kwargs[key] for key in TransportOptions.__optional_keys__ if key in kwargs}  # type: ignore[return-value]
 
 
-def _transport_options(kwargs: dict[str, object]) -> dict[str, Any]:
-    return {key: kwargs[key] for key in _TRANSPORT_OPTIONS if key in kwargs}
+def guarded_transport(**options: Unpack[TransportOptions]) -> GuardedTransport:
+    """A transport whose pool connects only to checked addresses (lib/netguard)."""
+    return GuardedTransport(**options)
 
 
-# httpx's transports take no network_backend, so the one their pool made is wrapped in place
-# (private attributes: tests/test_guarded_connections.py fails if an upgrade moves them).
-def guarded_transport(**options: Any) -> httpx.HTTPTransport:
-    """httpx's default transport, its pool connecting through GuardedBackend."""
-    transport = httpx.HTTPTransport(**options)
-    pool = transport._pool
-    pool._network_backend = GuardedBackend(pool._network_backend)
-    return transport
-
-
-def async_guarded_transport(**options: Any) -> httpx.AsyncHTTPTransport:
-    transport = httpx.AsyncHTTPTransport(**options)
-    pool = transport._pool
-    pool._network_backend = AsyncGuardedBackend(pool._network_backend)
-    return transport
+def async_guarded_transport(**options: Unpack[TransportOptions]) -> AsyncGuardedTransport:
+    return AsyncGuardedTransport(**options)
 
 
 def client(*, timeout: float = DEFAULT_TIMEOUT_SECONDS, **kwargs: object) -> httpx.Client:
@@ -100,9 +98,7 @@ class SharedPool(httpx2.AsyncBaseTransport):
         limits = httpx2.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
-        self._pool = httpx2.AsyncHTTPTransport(limits=limits)
-        pool = self._pool._pool
-        pool._network_backend = AsyncGuardedBackend2(pool._network_backend)
+        self._pool = AsyncGuardedTransport2(limits=limits)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         return await self._pool.handle_async_request(request)

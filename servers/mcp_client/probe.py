@@ -10,13 +10,13 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import anyio
 from mcp import Client
-from mcp.client._transport import TransportStreams
+from mcp.client import Transport
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import Implementation
@@ -78,7 +78,7 @@ def _ms(since: float) -> int:
 
 def _transport(
     target: Target, pool: SharedPool | None, observed: Observed, errlog: IO[str] | int
-) -> AbstractAsyncContextManager[TransportStreams]:
+) -> Transport:
     if target.transport == "stdio":
         # Our own transport, not the SDK's: its polite shutdown adds ~3 s to a hung server.
         return stdio_client(
@@ -130,9 +130,7 @@ async def _list_tools(client: Client) -> list[dict[str, Any]]:
     return tools
 
 
-async def _session(
-    target: Target, transport: AbstractAsyncContextManager[TransportStreams], started: float
-) -> ProbeResult:
+async def _session(target: Target, transport: Transport, started: float) -> ProbeResult:
     """Steps: 1. handshake under init_timeout; 2. tool listing under timeout; 3. close,
     bounded by CLOSE_GRACE (a result already in hand survives a slow close)."""
     mode = "legacy" if target.legacy else "auto"

@@ -17,10 +17,11 @@ import anyio
 import mcp_types as types
 from anyio.abc import AsyncResource, Process
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from mcp.client._transport import TransportStreams
 from mcp.client.stdio import get_default_environment
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
+
+from servers.mcp_client.streams import Streams
 
 # After a finished session: time for the server to exit on stdin EOF before the SIGKILL.
 EXIT_GRACE = 1.0
@@ -90,7 +91,7 @@ async def _kill_and_reap(process: Process) -> None:
 @asynccontextmanager
 async def stdio_client(
     *, command: str, args: list[str], env: dict[str, str], cwd: str, errlog: IO[str] | int
-) -> AsyncIterator[TransportStreams]:
+) -> AsyncIterator[Streams]:
     """Start `command` in its own session and yield the (read, write) pair the SDK expects."""
     process = await anyio.open_process(
         [command, *args], env=get_default_environment() | env, cwd=cwd or None, stderr=errlog,

@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 import anyio
 import mcp_types as types
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from mcp.client._transport import TransportStreams
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
@@ -18,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.uri import parse_uri
 
 from mcpcontrol.lib.netguard import open_socket
+from servers.mcp_client.streams import Streams
 
 SUBPROTOCOL = "mcp"
 
@@ -51,7 +51,7 @@ async def _write_frames(
 @asynccontextmanager
 async def websocket_client(
     url: str, *, headers: dict[str, str], open_timeout: float
-) -> AsyncIterator[TransportStreams]:
+) -> AsyncIterator[Streams]:
     """Connect to `url` and yield the (read, write) stream pair the SDK session expects.
 
     The socket is opened to an address the URL guard checked (open_socket), so the name
