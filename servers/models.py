@@ -369,7 +369,11 @@ class McpServer(models.Model):
         if not self.url:
             errors["url"] = f"A {self.transport_type} server needs a URL."
             return
-        if urlsplit(self.url).scheme not in schemes:
+        try:
+            scheme = urlsplit(self.url).scheme
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            scheme = ""
+        if scheme not in schemes:
             errors["url"] = (
                 f"A {self.transport_type} URL must start with "
                 f"{' or '.join(s + '://' for s in schemes)} and name a host."

@@ -257,25 +257,3 @@ def resolve_checked(host: str, port: int) -> list[str]:
     for address in addresses:
         check_address(ipaddress.ip_address(address), name)
     return addresses
-
-
-def check_url_static(url: str, *, allowed_schemes: tuple[str, ...] | frozenset[str] = ()) -> str:
-    """Check a URL when it is saved, without any DNS lookup: scheme, syntax, literal addresses
-    and metadata names. Names are checked again, resolved, on every use (netguard)."""
-    if any(c in url for c in "\r\n\x00 \t"):
-        raise BlockedUrl("URL may not contain white space, CR, LF or NUL")
-    schemes = frozenset(allowed_schemes) or ALLOWED_SCHEMES
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".").lower()
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
-        raise BlockedUrl(f"URL cannot be parsed: {exc}") from None
-    if parts.scheme not in schemes:
-        allowed = ", ".join(sorted(schemes))
-        raise BlockedUrl(f"scheme {parts.scheme or '(none)'!r} is not allowed; use {allowed}")
-    return check_url(url, resolve=False) if host else _no_host()
-
-
-def _no_host() -> str:
-    raise BlockedUrl("URL has no host")
