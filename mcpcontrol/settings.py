@@ -245,7 +245,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -290,6 +290,21 @@ SPECTACULAR_SETTINGS = {
         "ClientTransportEnum": "servers.api.serializers.TRANSPORT_CHOICES",
     },
 }
+
+# --- Security and resilience (issue 10) ------------------------------------------------
+# Kept in one block: these settings answer findings of the security review (docs/security.md).
+
+# How many reverse proxies in front of us each append the address they saw to
+# X-Forwarded-For. The client is the address the outermost of them saw (DRF's NUM_PROXIES
+# rule); with 0 it is REMOTE_ADDR and the header, which anyone can send, is ignored. Used
+# by every throttle, the login throttle and the audit trail's request_ip.
+MCPCONTROL_TRUSTED_PROXIES = env_int("MCPCONTROL_TRUSTED_PROXIES", 0)
+REST_FRAMEWORK["NUM_PROXIES"] = MCPCONTROL_TRUSTED_PROXIES
+# Failed password checks (admin login and API token, counted together) allowed per minute,
+# per client address and per username; the next attempt in that minute gets a 429.
+MCPCONTROL_LOGIN_FAILURES_PER_MINUTE = env_int(
+    "MCPCONTROL_LOGIN_FAILURES_PER_MINUTE", 10, minimum=1
+)
 
 # --- I18N, static -----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
