@@ -196,9 +196,12 @@ if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, but a Redis outage makes it miss instead of raising.
+            "BACKEND": "mcpcontrol.lib.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "mcpcontrol",
+            # Bounded, so an unreachable Redis costs a request one short wait, not minutes.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
     }
     CELERY_BROKER_URL = REDIS_URL
@@ -305,6 +308,16 @@ REST_FRAMEWORK["NUM_PROXIES"] = MCPCONTROL_TRUSTED_PROXIES
 MCPCONTROL_LOGIN_FAILURES_PER_MINUTE = env_int(
     "MCPCONTROL_LOGIN_FAILURES_PER_MINUTE", 10, minimum=1
 )
+
+# A worker rides out a broker (Redis) outage, even mid-task, and resumes once it returns:
+# it retries the connection forever (Celery's default gives up after 100 tries and exits),
+# and mcpcontrol.lib.celery_worker.Consumer works around the crash of Celery 5.7.0 when a
+# task is in flight. That task is cancelled: it could not acknowledge its message on the
+# lost channel, and the message comes back after the visibility timeout.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_WORKER_CONSUMER = "mcpcontrol.lib.celery_worker:Consumer"
 
 # --- I18N, static -----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
