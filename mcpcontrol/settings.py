@@ -319,6 +319,12 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_CONSUMER = "mcpcontrol.lib.celery_worker:Consumer"
 
+# A connection the database closed (a restart, a failover, an idle timeout) is found out
+# before a request uses it, instead of failing that request with a 500. SQLite connections
+# are not kept between requests (CONN_MAX_AGE 0): nothing to check.
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
 # --- I18N, static -----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
