@@ -325,6 +325,31 @@ CELERY_WORKER_CONSUMER = "mcpcontrol.lib.celery_worker:Consumer"
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+# HTTPS. TLS usually ends at a reverse proxy (docs/security.md). When we trust proxies, the
+# X-Forwarded-Proto they set says whether the client used HTTPS; the proxy must overwrite
+# that header, never pass on the client's own.
+if MCPCONTROL_TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS tells browsers to use only HTTPS for this host. Right behind a TLS proxy too: it is
+# the browser's connection that it protects. Django sends it only on requests it sees as
+# HTTPS, so a plain-HTTP set-up (docker compose on localhost) never gets it.
+SECURE_HSTS_SECONDS = env_int("MCPCONTROL_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+# The console has a host name of its own; its subdomains are nobody else's.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("MCPCONTROL_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("MCPCONTROL_HSTS_PRELOAD", False)
+# Off by default: behind a proxy the proxy redirects http to https, and health probes or
+# in-cluster clients talking plain HTTP to the app itself must not be redirected.
+SECURE_SSL_REDIRECT = env_bool("MCPCONTROL_SSL_REDIRECT", False)
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if not SECURE_HSTS_PRELOAD:
+    # W021 asks for preload. Browsers' preload lists take months to leave: an operator's
+    # decision for the whole domain (MCPCONTROL_HSTS_PRELOAD), never a default.
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+if MCPCONTROL_TRUSTED_PROXIES and not SECURE_SSL_REDIRECT:
+    # W008 asks for SECURE_SSL_REDIRECT "unless a proxy redirects": ours does. Without
+    # trusted proxies the warning stays, as nothing then redirects to HTTPS.
+    SILENCED_SYSTEM_CHECKS.append("security.W008")
+
 # --- I18N, static -----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
