@@ -14,12 +14,17 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # mypy's Django plugin imports the settings, which need keys: reuse the suite's fixed test ones.
 MYPY := $(BIN)/python -c 'import tests.pytest_env, mypy.main; mypy.main.main(args=[], clean_exit=True)'
+# Security and fault scenarios (docs/security.md) start real processes (Redis, gunicorn, a
+# Celery worker) and break them on purpose: slow, so `make test-security` runs them, not
+# `make test`. Mark new ones with one of these pytest markers (e.g. "faults or leaks").
+SECURITY_MARKERS := faults
 
-.PHONY: help run test lint format check-python bench clean system-deps venv
+.PHONY: help run test test-security lint format check-python bench clean system-deps venv
 
 help:
 	@echo "make run   - set up and serve http://$(HOST):$(PORT)/admin/ with worker and beat"
 	@echo "make test  - install test needs and run the whole suite"
+	@echo "make test-security - security and fault scenarios (slow; real Redis, gunicorn, Celery)"
 	@echo "make lint  - ruff check and format check, mypy --strict"
 
 check-python:
@@ -70,7 +75,10 @@ system-deps:
 test: $(BIN)/.installed system-deps $(if $(wildcard package.json),node_modules/.installed)
 	$(BIN)/ruff check .
 	$(MYPY)
-	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered --cov-fail-under=90 -m "not ($(SECURITY_MARKERS))" $(PYTEST_ARGS)
+
+test-security: $(BIN)/.installed
+	$(BIN)/python -m pytest -m "$(SECURITY_MARKERS)" $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(MYPY)

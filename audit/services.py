@@ -1,5 +1,7 @@
 """Writing audit events. Called by other apps' services inside their own transaction."""
 
+import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 REDACTED = "[redacted]"
+# NUL and lone UTF-16 surrogates: PostgreSQL's jsonb and text refuse both.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _names_only(value: Any) -> Any:
@@ -50,6 +54,22 @@ def redacted_changes(
     return changes
 
 
+def _storable(value: Any) -> Any:
+    """`value` with what PostgreSQL cannot store replaced, in map keys too: NUL and lone
+    surrogates become U+FFFD, non-finite numbers their name. An audit row must never make
+    the change it records fail, whatever an upstream or a client put in a name or value.
+    """
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True, kw_only=True)
 class AuditEntry:
     """One event to record with audit_events_create_many: audit_event_create's arguments."""
@@ -76,9 +96,9 @@ def _event(entry: AuditEntry, context: RequestContext) -> AuditEvent:
         action=entry.action,
         entity_type=entity_type,
         entity_id=entity_id,
-        entity_repr=str(target)[:200] if target is not None else "",
+        entity_repr=_storable(str(target)[:200]) if target is not None else "",
         actor=cast("User | None", real_actor),  # the FK is to AUTH_USER_MODEL
-        changes=dict(entry.changes or {}),
+        changes=_storable(dict(entry.changes or {})),
         request_ip=context.ip,
         request_id=context.request_id,
     )

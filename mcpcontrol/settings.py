@@ -199,9 +199,12 @@ if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, but a Redis outage makes it miss instead of raising.
+            "BACKEND": "mcpcontrol.lib.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "mcpcontrol",
+            # Bounded, so an unreachable Redis costs a request one short wait, not minutes.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
     }
     CELERY_BROKER_URL = REDIS_URL
@@ -258,7 +261,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -302,6 +305,62 @@ SPECTACULAR_SETTINGS = {
         "ServerTransportEnum": "servers.models.McpServer.Transport",
     },
 }
+
+# --- Security and resilience (issue 10) ------------------------------------------------
+# Kept in one block: these settings answer findings of the security review (docs/security.md).
+
+# How many reverse proxies in front of us each append the address they saw to
+# X-Forwarded-For. The client is the address the outermost of them saw (DRF's NUM_PROXIES
+# rule); with 0 it is REMOTE_ADDR and the header, which anyone can send, is ignored. Used
+# by every throttle, the login throttle and the audit trail's request_ip.
+MCPCONTROL_TRUSTED_PROXIES = env_int("MCPCONTROL_TRUSTED_PROXIES", 0)
+REST_FRAMEWORK["NUM_PROXIES"] = MCPCONTROL_TRUSTED_PROXIES
+# Failed password checks (admin login and API token, counted together) allowed per minute,
+# per client address and per username; the next attempt in that minute gets a 429.
+MCPCONTROL_LOGIN_FAILURES_PER_MINUTE = env_int(
+    "MCPCONTROL_LOGIN_FAILURES_PER_MINUTE", 10, minimum=1
+)
+
+# A worker rides out a broker (Redis) outage, even mid-task, and resumes once it returns:
+# it retries the connection forever (Celery's default gives up after 100 tries and exits),
+# and mcpcontrol.lib.celery_worker.Consumer works around the crash of Celery 5.7.0 when a
+# task is in flight. That task is cancelled: it could not acknowledge its message on the
+# lost channel, and the message comes back after the visibility timeout.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_WORKER_CONSUMER = "mcpcontrol.lib.celery_worker:Consumer"
+
+# A connection the database closed (a restart, a failover, an idle timeout) is found out
+# before a request uses it, instead of failing that request with a 500. SQLite connections
+# are not kept between requests (CONN_MAX_AGE 0): nothing to check.
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+# HTTPS. TLS usually ends at a reverse proxy (docs/security.md). When we trust proxies, the
+# X-Forwarded-Proto they set says whether the client used HTTPS; the proxy must overwrite
+# that header, never pass on the client's own.
+if MCPCONTROL_TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS tells browsers to use only HTTPS for this host. Right behind a TLS proxy too: it is
+# the browser's connection that it protects. Django sends it only on requests it sees as
+# HTTPS, so a plain-HTTP set-up (docker compose on localhost) never gets it.
+SECURE_HSTS_SECONDS = env_int("MCPCONTROL_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+# The console has a host name of its own; its subdomains are nobody else's.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("MCPCONTROL_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("MCPCONTROL_HSTS_PRELOAD", False)
+# Off by default: behind a proxy the proxy redirects http to https, and health probes or
+# in-cluster clients talking plain HTTP to the app itself must not be redirected.
+SECURE_SSL_REDIRECT = env_bool("MCPCONTROL_SSL_REDIRECT", False)
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if not SECURE_HSTS_PRELOAD:
+    # W021 asks for preload. Browsers' preload lists take months to leave: an operator's
+    # decision for the whole domain (MCPCONTROL_HSTS_PRELOAD), never a default.
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+if MCPCONTROL_TRUSTED_PROXIES and not SECURE_SSL_REDIRECT:
+    # W008 asks for SECURE_SSL_REDIRECT "unless a proxy redirects": ours does. Without
+    # trusted proxies the warning stays, as nothing then redirects to HTTPS.
+    SILENCED_SYSTEM_CHECKS.append("security.W008")
 
 # --- I18N, static -----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -3,8 +3,14 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from mcpcontrol.lib.loginguard import ThrottledAdminAuthenticationForm, admin_login
+
+# The admin's login counts failures and refuses a locked client or username (429).
+admin.site.login_form = ThrottledAdminAuthenticationForm
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/login/", admin_login),  # before the admin's own admin/login/
     path("admin/", admin.site.urls),
     path("api/v1/", include("mcpcontrol.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,4 +1,8 @@
-"""Per-user throttles. Rates are read on every request so settings overrides take effect."""
+"""Per-user throttles. Rates are read on every request so settings overrides take effect.
+
+Anonymous clients are told apart by client_ip: X-Forwarded-For counts only as far as
+MCPCONTROL_TRUSTED_PROXIES wrote it, so a made-up header does not make a new client.
+"""
 
 from typing import Any, cast
 
@@ -7,12 +11,17 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import UserRateThrottle
 
+from mcpcontrol.lib.clientip import client_ip
+
 
 class _SettingsRateThrottle(UserRateThrottle):
     def get_rate(self) -> str | None:
         # drf-stubs types the rates as numbers; they are "N/period" strings.
         rates = cast("dict[str | None, str | None]", api_settings.DEFAULT_THROTTLE_RATES)
         return rates.get(self.scope)
+
+    def get_ident(self, request: Request) -> str:
+        return client_ip(request) or ""
 
 
 class WritesThrottle(_SettingsRateThrottle):
