@@ -3,12 +3,15 @@
 import os
 
 from celery import Celery
+from django_structlog.celery.steps import DjangoStructLogInitStep
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcpcontrol.settings")
 
 app = Celery("mcpcontrol")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Task log lines carry task_id and the context (request_id, user_id) of whoever enqueued them.
+app.steps["worker"].add(DjangoStructLogInitStep)
 
 
 def _ensure_broker_folders() -> None:

@@ -1,0 +1,189 @@
+"""Prometheus metrics: what our code counts, what is read at scrape time, and /metrics.
+
+Counters and histograms live in prometheus_client's multiprocess files (PROMETHEUS_MULTIPROC_DIR,
+set in settings), so gunicorn workers and Celery pool children each write their own file and a
+scrape adds them up. Gauges that describe the database or the broker are not counted at all:
+collectors read them when Prometheus scrapes, so every web process reports the same truth.
+django-prometheus adds the HTTP and database metrics.
+"""
+
+import hmac
+import ipaddress
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.apps import apps
+from django.conf import settings
+from django.db import DatabaseError
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
+
+HEALTH_CHECKS = Counter(
+    "mcpcontrol_health_checks",
+    "Health checks run, by outcome and transport.",
+    ["outcome", "transport"],
+)
+HEALTH_CHECK_SECONDS = Histogram(
+    "mcpcontrol_health_check_duration_seconds",
+    "Wall time of one health check, by transport.",
+    ["transport"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+TOKEN_REFRESHES = Counter(
+    "mcpcontrol_token_refreshes",
+    "Upstream OAuth token refreshes, by result.",
+    ["result"],
+)
+# "max" across processes: the newest sweep any worker finished.
+LAST_SWEEP = Gauge(
+    "mcpcontrol_health_sweep_last_success_timestamp_seconds",
+    "Unix time the last health sweep finished.",
+    multiprocess_mode="max",
+)
+
+
+def record_health_check(*, transport: str, outcome: str, seconds: float) -> None:
+    HEALTH_CHECKS.labels(outcome=outcome, transport=transport).inc()
+    HEALTH_CHECK_SECONDS.labels(transport=transport).observe(seconds)
+
+
+def record_token_refresh(*, result: str) -> None:
+    TOKEN_REFRESHES.labels(result=result).inc()
+
+
+def record_sweep_finished() -> None:
+    """Called by the health engine when a sweep has checked every due server."""
+    LAST_SWEEP.set(time.time())
+
+
+# Grant counts come from the credentials app (issue 8), which replaces these two bodies with
+# its QuerySet counts; tests/test_metrics.py::test_the_grant_gauges_count_real_grants fails
+# until it does.
+def grants_expiring_within(*, seconds: int) -> int:
+    """Grants whose access token expires within `seconds` (stub: no Grant model yet)."""
+    return 0
+
+
+def grants_needing_reauth() -> int:
+    """Grants a user must authorize again (stub: no Grant model yet)."""
+    return 0
+
+
+def queue_depth(queue: str) -> int:
+    """Messages waiting in a Celery queue: a Redis list, or files in the filesystem broker."""
+    url: str = settings.CELERY_BROKER_URL
+    if url.startswith("filesystem://"):
+        folder = Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]))
+        return sum(1 for _ in folder.glob(f"*.{queue}.msg"))
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        return int(client.llen(queue))
+    finally:
+        client.close()
+
+
+class StateCollector(Collector):
+    """Gauges read from the database and the broker at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        servers = self._servers_by_status()
+        if servers is not None:
+            yield servers
+        yield GaugeMetricFamily(
+            "mcpcontrol_grants_expiring_within_hour",
+            "OAuth grants whose access token expires within the hour.",
+            value=grants_expiring_within(seconds=3600),
+        )
+        yield GaugeMetricFamily(
+            "mcpcontrol_grants_needing_reauth",
+            "OAuth grants a user must authorize again.",
+            value=grants_needing_reauth(),
+        )
+        depth = self._queue_depth()
+        if depth is not None:
+            yield depth
+
+    @staticmethod
+    def _servers_by_status() -> GaugeMetricFamily | None:
+        server_model = apps.get_model("servers", "McpServer")
+        family = GaugeMetricFamily(
+            "mcpcontrol_servers", "Registered MCP servers, by status.", labels=["status"]
+        )
+        try:
+            counts = dict(
+                server_model.objects.values_list("status").annotate(n=Count("id")).order_by()
+            )
+        except DatabaseError:
+            # A scrape must still answer when the database does not; /readyz reports it.
+            logger.warning("cannot count servers by status", exc_info=True)
+            return None
+        for status in server_model.Status.values:
+            family.add_metric([status], counts.get(status, 0))
+        return family
+
+    @staticmethod
+    def _queue_depth() -> GaugeMetricFamily | None:
+        from mcpcontrol.celery import app
+
+        queue = app.conf.task_default_queue
+        try:
+            depth = queue_depth(queue)
+        except Exception:
+            # A scrape must still answer when the broker does not; /readyz reports it.
+            logger.warning("cannot read the depth of Celery queue %s", queue, exc_info=True)
+            return None
+        family = GaugeMetricFamily(
+            "mcpcontrol_celery_queue_depth", "Tasks waiting in a Celery queue.", labels=["queue"]
+        )
+        family.add_metric([queue], depth)
+        return family
+
+
+def _client_allowed(request: HttpRequest) -> bool:
+    token: str = settings.MCPCONTROL_METRICS_TOKEN
+    if token:
+        sent = request.headers.get("Authorization", "")
+        if hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            return True
+    try:
+        client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(
+        client in ipaddress.ip_network(network, strict=False)
+        for network in settings.MCPCONTROL_METRICS_ALLOW
+    )
+
+
+def registry() -> CollectorRegistry:
+    """Every process's counters (multiprocess mode, see settings) plus the scrape-time state."""
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
+        merged, path=str(settings.PROMETHEUS_MULTIPROC_DIR)
+    )
+    merged.register(StateCollector())
+    return merged
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """GET /metrics for Prometheus; 403 unless the scraper has the token or an allowed IP."""
+    if not _client_allowed(request):
+        return HttpResponse("forbidden\n", status=403, content_type="text/plain")
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
