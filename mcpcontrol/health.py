@@ -73,7 +73,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok\n", content_type="text/plain")
 
 
-def readyz(request: HttpRequest) -> JsonResponse:
+def readiness() -> tuple[int, dict[str, Any]]:
     """200 when database, cache and broker all answer; 503 naming the ones that do not."""
     results = async_to_sync(_run)(readiness_checks())
     failing = {name: str(r.error) for name, r in results.items() if r.error is not None}
@@ -81,7 +81,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
         "status": "unavailable" if failing else "ok",
         "checks": {name: failing.get(name, "ok") for name in results},
     }
-    return JsonResponse(body, status=503 if failing else 200)
+    return (503 if failing else 200), body
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    status, body = readiness()
+    return JsonResponse(body, status=status)
 
 
 class OpsEndpointsMiddleware:

@@ -156,14 +156,13 @@ class StateCollector(Collector):
         return family
 
 
-def _client_allowed(request: HttpRequest) -> bool:
+def client_allowed(*, authorization: str, remote_addr: str) -> bool:
+    """The scraper sent MCPCONTROL_METRICS_TOKEN, or comes from MCPCONTROL_METRICS_ALLOW."""
     token: str = settings.MCPCONTROL_METRICS_TOKEN
-    if token:
-        sent = request.headers.get("Authorization", "")
-        if hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-            return True
+    if token and hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+        return True
     try:
-        client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        client = ipaddress.ip_address(remote_addr)
     except ValueError:
         return False
     return any(
@@ -172,18 +171,27 @@ def _client_allowed(request: HttpRequest) -> bool:
     )
 
 
-def registry() -> CollectorRegistry:
-    """Every process's counters (multiprocess mode, see settings) plus the scrape-time state."""
+def registry(*, with_state: bool = True) -> CollectorRegistry:
+    """Every process's counters (multiprocess mode, see settings) plus the scrape-time state.
+
+    A Celery worker's own endpoint leaves the state out: the web processes report it, and
+    the same gauge from every pod would only add up to nonsense.
+    """
     merged = CollectorRegistry()
     multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
         merged, path=str(settings.PROMETHEUS_MULTIPROC_DIR)
     )
-    merged.register(StateCollector())
+    if with_state:
+        merged.register(StateCollector())
     return merged
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """GET /metrics for Prometheus; 403 unless the scraper has the token or an allowed IP."""
-    if not _client_allowed(request):
+    allowed = client_allowed(
+        authorization=request.headers.get("Authorization", ""),
+        remote_addr=request.META.get("REMOTE_ADDR", ""),
+    )
+    if not allowed:
         return HttpResponse("forbidden\n", status=403, content_type="text/plain")
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)

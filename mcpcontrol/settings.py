@@ -358,6 +358,8 @@ PROMETHEUS_MULTIPROC_DIR = Path(
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(RUN_DIR / "prometheus"))
 )
 PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+# A Celery worker's own /healthz, /readyz and /metrics (its pod has no web server); 0 = off.
+MCPCONTROL_WORKER_HTTP_PORT = env_int("MCPCONTROL_WORKER_HTTP_PORT", 0)
 # Who may scrape /metrics: a bearer token, or a client address in the allow-list.
 MCPCONTROL_METRICS_TOKEN = env_secret("MCPCONTROL_METRICS_TOKEN")
 MCPCONTROL_METRICS_ALLOW = [
