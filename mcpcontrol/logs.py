@@ -23,6 +23,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from audit.context import current_request
 
+# structlog, not logging.getLogger: the request line's fields are keys, not message text.
 logger = structlog.get_logger("mcpcontrol.request")
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType]

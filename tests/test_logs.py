@@ -3,7 +3,9 @@
 The request tests read what a real gunicorn (DEBUG off, two workers) wrote to its stderr.
 """
 
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -14,9 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 import structlog
+from django.http import HttpResponse
 
+from audit.middleware import RequestContextMiddleware
 from mcpcontrol.celery import app as celery_app
-from mcpcontrol.logs import redact
+from mcpcontrol.logs import RequestLogMiddleware, bind_server_id, redact
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -194,3 +198,35 @@ def _wait_for_line(log: Path, wanted, seconds: float = 60) -> dict:
                 return entry
         time.sleep(0.2)
     raise AssertionError(f"no such line in the worker log:\n{log.read_text()[-3000:]}")
+
+
+def test_a_bound_server_id_tags_the_rest_of_its_request_only(rf):
+    """What a view gets from bind_server_id, through the formatter the settings configure."""
+    formatter = next(
+        h.formatter
+        for h in logging.getLogger().handlers
+        if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
+    )
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+
+    def checking_view(request):
+        bind_server_id(42)
+        logging.getLogger("servers.example").warning("checking %s", "it")
+        return HttpResponse()
+
+    logging.getLogger().addHandler(handler)
+    try:
+        RequestContextMiddleware(RequestLogMiddleware(checking_view))(rf.get("/one"))
+        RequestContextMiddleware(RequestLogMiddleware(lambda r: HttpResponse()))(rf.get("/two"))
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+    lines = json_lines(stream.getvalue())
+    assert [(e["event"], e.get("server_id")) for e in lines] == [
+        ("checking it", 42),
+        ("request", 42),
+        ("request", None),
+    ]
+    assert lines[0]["request_id"] == lines[1]["request_id"] != lines[2]["request_id"]
