@@ -339,9 +339,6 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
-# An asset missing from the manifest falls back to its plain name instead of a 500 page
-# (and lets tests render templates without running collectstatic first).
-WHITENOISE_MANIFEST_STRICT = False
 
 # Created by `make run`/ensure_admin; the password is a secret, so *_FILE works too.
 MCPCONTROL_ADMIN_USER = env_str("MCPCONTROL_ADMIN_USER", "admin")

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mcpcontrol import worker_http
 from tests.test_health_endpoints import closed_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,3 +57,19 @@ def _wait_for(url: str, seconds: float = 60) -> httpx.Response:
         except httpx.TransportError:
             time.sleep(0.2)
     raise AssertionError(f"{url} never answered")
+
+
+def call(path: str, remote_addr: str = "127.0.0.1") -> tuple[str, bytes]:
+    environ = {"PATH_INFO": path, "REMOTE_ADDR": remote_addr}
+    seen: list[str] = []
+    body = b"".join(worker_http.app(environ, lambda status, headers: seen.append(status)))
+    return seen[0], body
+
+
+@pytest.mark.django_db
+def test_the_worker_app_answers_only_probes_and_allowed_scrapes():
+    assert call("/healthz") == ("200 OK", b"ok\n")
+    assert call("/readyz")[0] == "200 OK"
+    assert call("/metrics")[0] == "200 OK"
+    assert call("/metrics", remote_addr="192.0.2.1") == ("403 Forbidden", b"forbidden\n")
+    assert call("/admin/")[0] == "404 Not Found"
