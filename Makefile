@@ -12,6 +12,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The bundled demo MCP server (mcpcontrol/demo/mcp_server.py), streamable HTTP on loopback.
+DEMO_MCP_PORT ?= 8790
 # mypy's Django plugin imports the settings, which need keys: reuse the suite's fixed test ones.
 MYPY := $(BIN)/python -c 'import tests.pytest_env, mypy.main; mypy.main.main(args=[], clean_exit=True)'
 # Security and fault scenarios (docs/security.md) start real processes (Redis, gunicorn, a
@@ -36,7 +38,10 @@ check-python:
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt | check-python
 	@if [ ! -x $(BIN)/python ] || ! $(BIN)/python -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then
+	  echo "installing dependencies (first run, ~1 min)..."
 	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
+	else
+	  echo "updating dependencies (requirements changed)..."
 	fi
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
@@ -48,18 +53,22 @@ node_modules/.installed: package.json package-lock.json
 venv: $(BIN)/.installed
 
 run: $(BIN)/.installed
-	export DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py load_demo
-	$(BIN)/python manage.py ensure_admin
-	$(BIN)/python manage.py ensure_schedules
-	mkdir -p .run
-	# Stop worker and beat with the server; reset the trap first so kill 0 does not re-trigger it.
+	@export DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
+	mkdir -p .run && : >.run/setup.log
+	# Each step's output goes to .run/setup.log and is shown only when the step fails.
+	step() { echo "$$1"; shift; "$$@" >>.run/setup.log 2>&1 || { tail -n 40 .run/setup.log >&2; exit 1; }; }
+	step "migrating..." $(BIN)/python manage.py migrate --noinput
+	step "loading the demo data..." $(BIN)/python manage.py load_demo
+	$(BIN)/python manage.py ensure_admin  # prints a generated password once: keep it visible
+	step "scheduling the periodic checks..." $(BIN)/python manage.py ensure_schedules
+	rm -rf .run/prometheus  # the previous run's metrics (prometheus_client multiprocess files)
+	# Stop everything with the server; reset the trap first so kill 0 does not re-trigger it.
 	trap 'trap - EXIT INT TERM; kill 0' EXIT INT TERM
+	$(BIN)/python -m mcpcontrol.demo.mcp_server --port $(DEMO_MCP_PORT) >.run/demo-mcp.log 2>&1 &
 	$(BIN)/celery -A mcpcontrol worker --loglevel=INFO --concurrency=2 >.run/worker.log 2>&1 &
 	$(BIN)/celery -A mcpcontrol beat --loglevel=INFO --pidfile= >.run/beat.log 2>&1 &
-	echo "Worker and beat log to .run/worker.log and .run/beat.log"
-	echo "Console: http://$(HOST):$(PORT)/admin/   API docs: http://$(HOST):$(PORT)/api/docs/"
+	echo "worker, beat and the demo MCP server (http://127.0.0.1:$(DEMO_MCP_PORT)/mcp) log to .run/"
+	echo "serving at http://$(HOST):$(PORT)/admin/ (API docs: http://$(HOST):$(PORT)/api/docs/)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
 
 # Chromium drives the browser tests; install it from Debian when we may (root with apt).

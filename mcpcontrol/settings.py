@@ -6,6 +6,7 @@ Embedded mode (DJANGO_DEBUG on) needs nothing but this folder: SQLite, a file br
 memory cache and a generated development encryption key.
 """
 
+import ipaddress
 import logging
 import os
 from collections.abc import Callable
@@ -135,7 +136,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our static files, not a CDN
     "django_celery_beat",
+    "django_prometheus",
+    "django_structlog",
     "mcpcontrol",  # project-wide management commands
     "audit",
     "servers",
@@ -144,15 +148,23 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes and scrapes answer before host checks, sessions, auth and request logs.
+    "mcpcontrol.health.OpsEndpointsMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The request id first, then the one log line per request that carries it.
+    "audit.middleware.RequestContextMiddleware",
+    "mcpcontrol.logs.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "audit.middleware.RequestContextMiddleware",
+    # Innermost: turns any non-JSON error of an /api/ path into the API's error body.
     "mcpcontrol.api.middleware.JsonErrorsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "mcpcontrol.urls"
@@ -223,7 +235,7 @@ else:
         "data_folder_in": str(RUN_DIR / "broker"),
         "data_folder_out": str(RUN_DIR / "broker"),
         "processed_folder": str(RUN_DIR / "broker-processed"),
-        # Its exchange tables: in the run folder, not wherever a worker happened to start.
+        # Exchange tables; kombu's default is ./control in the working directory.
         "control_folder": str(RUN_DIR / "broker-control"),
         "store_processed": False,
     }
@@ -234,6 +246,12 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# No result backend, so nothing to expire: without these beat would still schedule
+# celery.backend_cleanup every day (it adds it whenever result_expires is set).
+CELERY_RESULT_BACKEND = None
+CELERY_RESULT_EXPIRES = None
+# Workers log through LOGGING below (JSON lines with task and request ids), not Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
@@ -299,10 +317,16 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Served by us (drf-spectacular-sidecar), so /api/docs/ and /api/redoc/ work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "TokenTypeEnum": "tokens.models.Token.Type",
         "ServerScopeEnum": "servers.models.McpServer.Scope",
         "ServerTransportEnum": "servers.models.McpServer.Transport",
+        "TransportNameEnum": "servers.document.shapes.TRANSPORT_NAMES",
+        "AuthTypeNameEnum": "servers.document.shapes.AUTH_NAMES",
     },
 }
 
@@ -362,29 +386,109 @@ if MCPCONTROL_TRUSTED_PROXIES and not SECURE_SSL_REDIRECT:
     # trusted proxies the warning stays, as nothing then redirects to HTTPS.
     SILENCED_SYSTEM_CHECKS.append("security.W008")
 
-# --- I18N, static -----------------------------------------------------------------------
+# --- I18N -------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MCPCONTROL_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
-# --- Logging ----------------------------------------------------------------------------
+
+# --- Serving in production: static files, logs, probes, metrics (issue 11) ---------------
+# One block, so the deployment concerns read together; MIDDLEWARE above lists their order.
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("MCPCONTROL_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Production serves what collectstatic wrote: hashed names, pre-compressed, cached forever.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# Created by `make run`/ensure_admin; the password is a secret, so *_FILE works too.
+MCPCONTROL_ADMIN_USER = env_str("MCPCONTROL_ADMIN_USER", "admin")
+MCPCONTROL_ADMIN_PASSWORD = env_secret("MCPCONTROL_ADMIN_PASSWORD")
+
+# Metrics: django-prometheus wraps the database backend for query counts and latencies.
+DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
+    "django.db.backends.", "django_prometheus.db.backends.", 1
+)
+# prometheus_client picks its storage when first imported, so the folder goes into the
+# environment here, before any app imports it. Several processes (gunicorn workers, Celery
+# pool children) then write one file each and /metrics adds them up. Wiped on server start.
+PROMETHEUS_MULTIPROC_DIR = Path(
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(RUN_DIR / "prometheus"))
+)
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+# A Celery worker's own /healthz, /readyz and /metrics (its pod has no web server); 0 = off.
+MCPCONTROL_WORKER_HTTP_PORT = env_int("MCPCONTROL_WORKER_HTTP_PORT", 0)
+# Who may scrape /metrics: a bearer token, or a client address in the allow-list.
+MCPCONTROL_METRICS_TOKEN = env_secret("MCPCONTROL_METRICS_TOKEN")
+MCPCONTROL_METRICS_ALLOW = [
+    n.strip()
+    for n in env_str("MCPCONTROL_METRICS_ALLOW", "127.0.0.0/8,::1").split(",")
+    if n.strip()
+]
+for _network in MCPCONTROL_METRICS_ALLOW:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"MCPCONTROL_METRICS_ALLOW: {_network!r} is not an IP address or network"
+        ) from None
+
+# Logs: one structlog pipeline for our lines and every library's. JSON lines in production,
+# aligned text in debug (`make run`). Every line of a request carries its request_id and
+# user_id (and server_id once a view binds it); a Celery task's lines carry task_id and the
+# request_id that enqueued it (django-structlog passes the context in the task headers).
+import structlog  # noqa: E402 - logging is configured last, from the settings above
+
+from mcpcontrol import logs  # noqa: E402
+
+_LOG_LEVEL = env_str("MCPCONTROL_LOG_LEVEL", "INFO").upper()
+if _LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"MCPCONTROL_LOG_LEVEL must be a log level name, got {_LOG_LEVEL!r}")
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("MCPCONTROL_LOG_LEVEL", "INFO")},
+    "formatters": {
+        "structured": {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "foreign_pre_chain": logs.SHARED_PROCESSORS,
+            "processors": logs.render_processors(json=not DEBUG),
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "structured"},
+        "discard": {"class": "logging.NullHandler"},  # not none: that prints via lastResort
+    },
+    "root": {"handlers": ["console"], "level": _LOG_LEVEL},
     "loggers": {
+        # Our RequestLogMiddleware writes the one line per request; these would add a second
+        # (django.request for every 4xx/5xx, django.server for runserver's access log).
+        "django.request": {"handlers": ["discard"], "propagate": False},
+        "django.server": {"handlers": ["discard"], "propagate": False},
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
     },
 }
+structlog.configure(
+    processors=[
+        structlog.stdlib.filter_by_level,
+        *logs.SHARED_PROCESSORS,
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ],
+    logger_factory=structlog.stdlib.LoggerFactory(),
+    wrapper_class=structlog.stdlib.BoundLogger,
+    cache_logger_on_first_use=True,
+)

@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from mcpcontrol import health, metrics
 from mcpcontrol.lib.loginguard import ThrottledAdminAuthenticationForm, admin_login
 
 # The admin's login counts failures and refuses a locked client or username (429).
@@ -15,7 +16,12 @@ urlpatterns = [
     path("api/v1/", include("mcpcontrol.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("", include("credentials.urls")),
+    # Served ahead of the middleware stack by health.OpsEndpointsMiddleware (see there).
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
 ]
 
 # JSON error bodies for /api/ paths, Django's pages elsewhere.

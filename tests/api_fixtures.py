@@ -23,6 +23,12 @@ def _api_test_setup(settings: Any) -> None:
     cache.clear()
     # PBKDF2 costs ~100 ms per user; the tests create hundreds.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Pages render without collectstatic: the manifest storage of DEBUG-off settings needs
+    # its files collected (tests/test_static_files.py checks that path on a real server).
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 def client_for(user: Any, scopes: list[str] | None = None) -> APIClient:

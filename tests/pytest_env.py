@@ -20,3 +20,6 @@ os.environ.setdefault("MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS", "1")
 _run_dir = tempfile.mkdtemp(prefix="mcpcontrol-test-run-")
 atexit.register(shutil.rmtree, _run_dir, ignore_errors=True)
 os.environ.setdefault("MCPCONTROL_RUN_DIR", _run_dir)
+# WhiteNoise serves collected static files from here (empty: nothing is collected in tests).
+os.makedirs(os.path.join(_run_dir, "static"))
+os.environ.setdefault("MCPCONTROL_STATIC_ROOT", os.path.join(_run_dir, "static"))

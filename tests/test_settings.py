@@ -39,6 +39,9 @@ def test_good_production_settings_start():
         ({"MCPCONTROL_ENCRYPTION_KEYS": ""}, "MCPCONTROL_ENCRYPTION_KEYS is required"),
         ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is required"),
         ({"MCPCONTROL_HEALTH_CONCURRENCY": "lots"}, "MCPCONTROL_HEALTH_CONCURRENCY"),
+        ({"MCPCONTROL_METRICS_ALLOW": "127.0.0.1,intranet"}, "MCPCONTROL_METRICS_ALLOW"),
+        ({"MCPCONTROL_LOG_LEVEL": "chatty"}, "MCPCONTROL_LOG_LEVEL"),
+        ({"MCPCONTROL_ADMIN_PASSWORD_FILE": "/nonexistent"}, "MCPCONTROL_ADMIN_PASSWORD_FILE"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(env, named):

@@ -29,6 +29,15 @@ VALUES = serializers.DictField(
 )  # fmt: skip
 
 
+# The PUT body: an object of variable name → value (null or "" removes it).
+VALUES_SCHEMA = {
+    "application/json": {
+        "type": "object",
+        "additionalProperties": {"type": "string", "nullable": True},
+    }
+}
+
+
 class VariablesSerializer(serializers.Serializer[Any]):
     server_id = serializers.CharField()
     declared = serializers.JSONField(help_text="The server's custom_user_vars.")
@@ -71,7 +80,7 @@ class UserVariablesView(_VariablesView):
             self.body(server, services.variable_names(server=server, user=request.user))
         )
 
-    @extend_schema(operation_id="server_variables_put", request=VALUES, responses={200: VariablesSerializer, **errors(400, 401, 403, 404)})  # fmt: skip
+    @extend_schema(operation_id="server_variables_put", request=VALUES_SCHEMA, responses={200: VariablesSerializer, **errors(400, 401, 403, 404)})  # fmt: skip
     def put(self, request: Request, pk: int) -> Response:
         return self.store(get_object_or_404(self.servers(), pk=pk), request, user=request.user)
 
@@ -89,7 +98,7 @@ class AgentVariablesView(_VariablesView):
         agent, server = self.target(agent_id, server_id)
         return Response(self.body(server, services.variable_names(server=server, agent=agent)))
 
-    @extend_schema(operation_id="agent_variables_put", request=VALUES, responses={200: VariablesSerializer, **errors(400, 401, 403, 404)})  # fmt: skip
+    @extend_schema(operation_id="agent_variables_put", request=VALUES_SCHEMA, responses={200: VariablesSerializer, **errors(400, 401, 403, 404)})  # fmt: skip
     def put(self, request: Request, agent_id: int, server_id: int) -> Response:
         agent, server = self.target(agent_id, server_id)
         return self.store(server, request, agent=agent)

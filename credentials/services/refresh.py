@@ -33,6 +33,7 @@ from credentials.models import Grant
 from credentials.services.client import client_credentials_request, resource, token_request
 from credentials.services.grants import grant_mark_reauth
 from mcpcontrol.lib import http
+from mcpcontrol.lib.metrics import record_token_refresh
 from servers.credential_port import Need
 from servers.models import McpServer
 
@@ -149,6 +150,12 @@ def _failed(grant: Grant, claim: str, error: oauth.OAuthError) -> str:
 
 def _settle(grant: Grant, claim: str, future: "Future[oauth.TokenResponse]") -> str:
     """Store or record one finished request; always ends our claim."""
+    outcome = _settled(grant, claim, future)
+    record_token_refresh(result=outcome)
+    return outcome
+
+
+def _settled(grant: Grant, claim: str, future: "Future[oauth.TokenResponse]") -> str:
     try:
         response = future.result()
     except oauth.OAuthError as exc:

@@ -199,3 +199,21 @@ def test_it_lets_exactly_one_of_two_racing_workers_refresh(oauth_server, admin_u
     assert grant.refresh_secret.reveal() in peers.provider.refresh  # the rotated one
     assert old_refresh not in peers.provider.refresh
     assert grant.refresh_claimed_until is None
+
+
+@pytest.mark.django_db
+def test_every_refresh_counts_by_result_for_metrics(oauth_server, admin_user, peers, client):
+    from servers.tests.test_health_metrics import scrape
+
+    name = "mcpcontrol_token_refreshes_total"
+    before = scrape(client)
+    grant = _connected(oauth_server, admin_user)
+    _refresh(grant)
+    Grant.objects.filter(pk=grant.pk).update(expires_at=timezone.now())
+    peers.provider.fail_status = 503
+    _refresh(grant)
+
+    after = scrape(client)
+    for result in ("refreshed", "failed"):
+        key = (name, (("result", result),))
+        assert after[key] - before.get(key, 0) == 1

@@ -8,6 +8,7 @@ seed 000 `server_type` + `connection_details`, seed 003 flat `auth_*` and `custo
 import json
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from servers.models import MAX_TIMEOUT_MS, McpServer
@@ -35,6 +36,9 @@ AUTH_ALIASES = {
     "bearerToken": McpServer.AuthType.BEARER,
     "oauth": McpServer.AuthType.OAUTH,
 }
+# The names a document may give a transport or an auth type (enums of the OpenAPI schema).
+TRANSPORT_NAMES = list(TRANSPORT_ALIASES)
+AUTH_NAMES = list(AUTH_ALIASES)
 # Seed 000's status values, mapped to ours: whether the server is enabled (None: not ours
 # to set, the health engine decides "error").
 STATUS_ENABLED = {
@@ -72,6 +76,7 @@ def string_list(max_length: int = 200, **kwargs: Any) -> serializers.ListField:
     )
 
 
+@extend_schema_field({"oneOf": [{"type": "object"}, {"type": "array"}, {"type": "string"}]})
 class JSONTextOr(serializers.Field[Any, Any, Any, Any]):
     """A JSON value, or the same value written as a JSON string (seed 000 stores tags and
     mcp_options as TEXT; seed 004 stores capabilities and tools as JSON strings)."""
@@ -114,6 +119,7 @@ class NullableText(serializers.CharField):
         return super().validate_empty_values(data)
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True})
 class IdField(serializers.Field[Any, Any, Any, Any]):
     """An id as a string (seed 004: ObjectId strings) or a number; null allowed."""
 
@@ -134,7 +140,7 @@ class IdField(serializers.Field[Any, Any, Any, Any]):
 class TransportShape(serializers.Serializer[Any]):
     """Seed 004's TransportConfig; `type` also takes seed 000's names."""
 
-    type = serializers.ChoiceField(choices=list(TRANSPORT_ALIASES), required=False)
+    type = serializers.ChoiceField(choices=TRANSPORT_NAMES, required=False)
     url = text(allow_null=True)
     command = text(500, allow_null=True)
     args = string_list(allow_null=True)
@@ -187,7 +193,7 @@ OAUTH_KEY_ALIASES = {
 class AuthenticationShape(serializers.Serializer[Any]):
     """Seed 000's connection_details.authentication."""
 
-    type = serializers.ChoiceField(choices=["none", "apiKey", "bearerToken", *AUTH_ALIASES])
+    type = serializers.ChoiceField(choices=AUTH_NAMES)
     key = secret()
     token = secret()
     headerName = text(100, allow_null=True)
@@ -231,8 +237,8 @@ class ServerShape(serializers.Serializer[Any]):
     tags = JSONTextOr(list)
     # transport: seed 004's object, seed 000's server_type + connection_details, or flat
     transport = serializers.JSONField(required=False)  # an object, or a type name (ours, v1)
-    transport_type = serializers.ChoiceField(choices=list(TRANSPORT_ALIASES), required=False)
-    server_type = serializers.ChoiceField(choices=list(TRANSPORT_ALIASES), required=False)
+    transport_type = serializers.ChoiceField(choices=TRANSPORT_NAMES, required=False)
+    server_type = serializers.ChoiceField(choices=TRANSPORT_NAMES, required=False)
     connection_details = ConnectionDetailsShape(required=False)
     proxy_pass_url = text(allow_null=True)
     url = text(allow_null=True)
@@ -244,7 +250,7 @@ class ServerShape(serializers.Serializer[Any]):
     headers = string_map()
     custom_headers = string_map()  # seed 003
     # auth (seed 003's flat names, ours)
-    auth_type = serializers.ChoiceField(choices=list(AUTH_ALIASES), required=False)
+    auth_type = serializers.ChoiceField(choices=AUTH_NAMES, required=False)
     auth_token = secret()
     auth_header_name = text(100)
     auth_prefix = text(50, trim_whitespace=False)

@@ -25,6 +25,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from audit.models import AuditEvent
 from audit.services import AuditEntry, audit_events_create_many
+from mcpcontrol.lib.metrics import record_health_check, record_sweep_finished
 from mcpcontrol.lib.urlguard import BlockedUrl, check_url
 from servers.credential_port import Need, Resolved, credentials
 from servers.mcp_client import Outcome, ProbeResult, SharedPool, Target, probe
@@ -405,6 +406,8 @@ def _check_claimed(
     for server in servers:
         outcome = probed.get(server.id) or prepared[server.id]
         assert isinstance(outcome, ProbeResult)
+        record_health_check(transport=server.transport_type, outcome=str(outcome.outcome),
+                            seconds=(outcome.response_time_ms or 0) / 1000)  # fmt: skip
         writes.append(_plan(server, outcome, now))
         key = health_cache_key(server.id)
         states[key] = _cache_state(outcome, previous.get(key) or {}, now)
@@ -529,6 +532,7 @@ def _sweep_batch_done() -> None:
     try:
         if cache.decr(SWEEP_PENDING_KEY) <= 0:
             cache.delete(SWEEP_PENDING_KEY)
+            record_sweep_finished()  # the last batch of the sweep
     except ValueError:
         pass  # the marker expired meanwhile: nothing left to count off
 

@@ -209,8 +209,8 @@ def test_audit_events_are_read_only(demo):
     assert demo.get(admin_url(AuditEvent, "add")).status_code == 403
 
 
-def test_ensure_admin_creates_the_admin_once(monkeypatch, capsys):
-    monkeypatch.setenv("MCPCONTROL_ADMIN_PASSWORD", "from-the-environment")
+def test_ensure_admin_creates_the_admin_once(settings, capsys):
+    settings.MCPCONTROL_ADMIN_PASSWORD = "from-the-environment"  # MCPCONTROL_ADMIN_PASSWORD
 
     call_command("ensure_admin")
     call_command("ensure_admin")

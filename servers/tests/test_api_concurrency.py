@@ -8,7 +8,7 @@ from audit.models import AuditEvent
 from servers.models import McpServer
 from tests.factories import AdminFactory, McpServerFactory
 
-IS_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+IS_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith(".postgresql")
 WRITERS = 20
 
 

@@ -24,7 +24,7 @@ WORKER_WAIT_SECONDS = 60
 
 def _database_url() -> str:
     db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
+    if db["ENGINE"].endswith(".sqlite3"):
         name = str(db["NAME"])
         if name == ":memory:" or "mode=memory" in name:
             pytest.skip("the SQLite test database is in memory: a worker process cannot share it")
