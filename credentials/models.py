@@ -13,6 +13,13 @@ class GrantQuerySet(models.QuerySet["Grant"]):
     def shared(self) -> "GrantQuerySet":
         return self.filter(agent__isnull=True)
 
+    def granted_by(self, user: Any) -> "GrantQuerySet":
+        """The credentials `user` gave us (connected or entered): seed 004's tokens API lists
+        them among the user's tokens."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self.filter(granted_by=user)
+
     def for_needs(self, server_ids: list[int], agent_ids: list[int]) -> "GrantQuerySet":
         """The shared grants of these servers and the agents' own: one query for a batch."""
         return self.filter(server_id__in=server_ids).filter(

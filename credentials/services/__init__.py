@@ -9,6 +9,7 @@ from credentials.services.connect import (
 )
 from credentials.services.grants import (
     grant_mark_reauth,
+    grant_reveal,
     grant_set_secret,
     grant_store_tokens,
     grants_forget,
@@ -21,6 +22,7 @@ from credentials.services.variables import variable_names, variables_set
 __all__ = [
     "grant_ids_due",
     "grant_mark_reauth",
+    "grant_reveal",
     "grant_set_secret",
     "grant_store_tokens",
     "grants_forget",

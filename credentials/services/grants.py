@@ -195,3 +195,10 @@ def grant_mark_reauth(*, grant: Grant, reason: str, claim: str = "") -> bool:
                 action=AuditEvent.Action.NEEDS_REAUTH, target=grant, changes={"reason": reason}
             )
     return bool(flagged)
+
+
+def grant_reveal(*, actor: Any, grant: Grant) -> str:
+    """The credential's plaintext, for the user who gave it (seed 004's GET /tokens/{id}).
+    Audited first, like every secret read, so a value is never handed out unrecorded."""
+    audit_event_create(action=AuditEvent.Action.SECRET_READ, target=grant, actor=actor)
+    return grant.secret.reveal() if grant.secret is not None else ""

@@ -81,3 +81,23 @@ def test_it_sends_the_resource_parameter_so_the_token_is_bound_to_the_server(
 
     issued = peers.provider.access[shared_grant(oauth_server).secret.reveal()]
     assert issued.resource == peers.mcp_url
+
+
+@pytest.mark.django_db
+def test_the_tokens_api_lists_and_reads_a_grant_without_copying_it(oauth_server, admin_user):
+    from tests.api_fixtures import client_for
+
+    connect(server=oauth_server, user=admin_user)
+    grant = shared_grant(oauth_server)
+    api = client_for(admin_user)
+
+    listed = api.get("/api/v1/tokens").json()["tokens"]
+    [entry] = [t for t in listed if t["id"] == f"grant-{grant.pk}"]
+    read = api.get(f"/api/v1/tokens/grant-{grant.pk}")
+
+    assert entry["type"] == "oauth_access" and entry["identifier"] == "mcp:protected"
+    assert read.status_code == 200 and read.json()["token"] == grant.secret.reveal()
+    assert AuditEvent.objects.filter(action="secret_read", entity_type="grant").count() == 1
+    assert api.delete(f"/api/v1/tokens/grant-{grant.pk}").status_code == 409  # lives elsewhere
+    assert shared_grant(oauth_server) is not None
+    assert not Token.objects.exists()

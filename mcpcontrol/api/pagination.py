@@ -47,12 +47,13 @@ class PagePagination(BasePagination):
         attrs = {"results_key": key, "envelope": envelope, "default_per_page": per_page}
         return type(f"{key.title()}{envelope.title()}Pagination", (cls,), attrs)
 
-    def paginate_queryset(  # type: ignore[override]  # querysets only: it counts in the DB
-        self, queryset: QuerySet[Any], request: Request, view: Any = None
+    def paginate_queryset(  # type: ignore[override]
+        self, queryset: QuerySet[Any] | list[Any], request: Request, view: Any = None
     ) -> list[Any]:
         self.page = _int_param(request, "page", 1, 1, None)
         self.per_page = _int_param(request, "per_page", self.default_per_page, 1, MAX_PER_PAGE)
-        self.total = queryset.count()
+        # A queryset is counted and sliced by the database; a list (merged in Python) by len().
+        self.total = queryset.count() if isinstance(queryset, QuerySet) else len(queryset)
         start = (self.page - 1) * self.per_page
         return list(queryset[start : start + self.per_page]) if start < self.total else []
 

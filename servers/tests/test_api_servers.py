@@ -663,3 +663,14 @@ def test_an_operator_still_may_not_set_a_stdio_command(make_client):
     )
 
     assert response.status_code == 403
+
+
+@override_settings(DEBUG=True)
+def test_it_answers_json_errors_even_where_django_renders_html_pages(user_api):
+    # In debug (make run) Django answers an unknown path with its HTML page; under /api/
+    # a client gets the API's error body instead.
+    response = user_api.get("/api/v1/servers/not-an-id")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["error"] == "not_found"

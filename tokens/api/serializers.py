@@ -27,9 +27,13 @@ class TokenDetailSerializer(TokenSerializer):
     "token_value" from services.token_reveal, so that every read of it is audited."""
 
     token = serializers.SerializerMethodField()
+    user_id = serializers.SerializerMethodField()
 
     class Meta(TokenSerializer.Meta):
-        fields = (*TokenSerializer.Meta.fields, "token")
+        fields = (*TokenSerializer.Meta.fields, "user_id", "token")
+
+    def get_user_id(self, token: Token) -> str:
+        return str(token.user_id)
 
     def get_token(self, token: Token) -> str:
         return str(self.context["token_value"])

@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +14,10 @@ from mcpcontrol.api.pagination import PagePagination
 from mcpcontrol.api.permissions import READ_TOKENS, WRITE_TOKENS, HasScope, request_scopes
 from mcpcontrol.api.schema import TokenGeneratedSerializer, errors
 from mcpcontrol.api.throttling import TokenGenerationThrottle, WritesThrottle
+from credentials import services as credential_services
+from mcpcontrol.api.errors import Conflict
 from tokens import services
+from tokens.api import grants
 from tokens.api.serializers import (
     TokenDetailSerializer,
     TokenGenerateSerializer,
@@ -34,7 +37,8 @@ class TokenViewSet(viewsets.GenericViewSet[Token]):
     throttle_classes = (WritesThrottle,)
     read_scope, write_scope = READ_TOKENS, WRITE_TOKENS
     ordering_fields = ("created_at", "expires_at")
-    lookup_value_regex = r"\d{1,18}"
+    # A vault token's number, or "grant-<n>" for an upstream credential (tokens.api.grants).
+    lookup_value_regex = r"(?:grant-)?\d{1,18}"
 
     def get_queryset(self) -> QuerySet[Token]:
         # Owner only, admins included: another user's token is 404.
@@ -46,13 +50,34 @@ class TokenViewSet(viewsets.GenericViewSet[Token]):
             raise NotFound("Token not found or expired")
         return token
 
+    def get_object(self) -> Token:
+        if self.kwargs.get("pk", "").startswith(grants.PREFIX):
+            # A grant is read here but renewed and dropped where it lives.
+            if grants.grant_of(self.request.user, self.kwargs["pk"]) is None:
+                raise NotFound("Token not found")
+            raise Conflict(
+                "This token belongs to a server connection: reconnect or disconnect the server "
+                "(/api/v1/servers/{id}/oauth/...) to renew or drop it.",
+                code="managed_by_connection",
+            )
+        return super().get_object()
+
     @extend_schema(
         operation_id="tokens_list",
         responses={200: TokenSerializer(many=True), **errors(400, 401, 403)},
     )
     def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(TokenSerializer(page, many=True).data)
+        """The vault's tokens and the user's upstream credentials, newest first."""
+        filterset = TokenFilterSet(request.query_params, queryset=self.get_queryset())
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        items = [
+            *TokenSerializer(filterset.qs, many=True).data,
+            *grants.entries(request.user, type=filterset.form.cleaned_data.get("type") or None,
+                            ident=filterset.form.cleaned_data.get("identifier") or None),
+        ]  # fmt: skip
+        items.sort(key=lambda item: str(item["created_at"]), reverse=True)
+        return self.get_paginated_response(self.paginate_queryset(items))
 
     @extend_schema(
         request=TokenWriteSerializer, responses={201: TokenSerializer, **errors(400, 401, 403, 429)}
@@ -67,12 +92,22 @@ class TokenViewSet(viewsets.GenericViewSet[Token]):
 
     @extend_schema(responses={200: TokenDetailSerializer, **errors(401, 403, 404)})
     def retrieve(self, request: Request, pk: str) -> Response:
+        if pk.startswith(grants.PREFIX):
+            return self._retrieve_grant(request, pk)
         token = self.get_live()
         value = services.token_reveal(actor=request.user, token=token)
         data = TokenDetailSerializer(token, context={"token_value": value}).data
         return Response(data, headers={"Cache-Control": "no-store"})
 
-    @extend_schema(responses={204: None, **errors(401, 403, 404, 429)})
+    def _retrieve_grant(self, request: Request, pk: str) -> Response:
+        grant = grants.grant_of(request.user, pk)
+        if grant is None or grant.expired:
+            raise NotFound("Token not found or expired")
+        value = credential_services.grant_reveal(actor=request.user, grant=grant)
+        body = {**grants.entry(grant), "user_id": str(request.user.pk), "token": value}
+        return Response(body, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(responses={204: None, **errors(401, 403, 404, 409, 429)})
     def destroy(self, request: Request, pk: str) -> Response:
         services.token_delete(actor=request.user, token=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
