@@ -140,5 +140,7 @@ def test_services_never_import_tasks():
     def is_(module: str, what: str) -> bool:
         return f".{what}" in f".{module}" and layer(module) not in (None, "root")
 
-    offenders = sorted(f"{m} imports {t}" for m, t in EDGES if is_(m, "services") and is_(t, "tasks"))
+    offenders = sorted(
+        f"{m} imports {t}" for m, t in EDGES if is_(m, "services") and is_(t, "tasks")
+    )
     assert offenders == []

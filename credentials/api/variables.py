@@ -22,11 +22,13 @@ from mcpcontrol.api.schema import errors
 from mcpcontrol.api.throttling import WritesThrottle
 from servers.models import Agent, McpServer
 
-VALUES = serializers.DictField(
-    child=serializers.CharField(max_length=10000, allow_null=True, allow_blank=True,
-                                trim_whitespace=False),
-    help_text="Variable name → value; null or \"\" removes the value.",
-)  # fmt: skip
+
+def _values_field() -> serializers.DictField:
+    """Variable name → value; null or "" removes the value."""
+    value = serializers.CharField(
+        max_length=10000, allow_null=True, allow_blank=True, trim_whitespace=False
+    )
+    return serializers.DictField(child=value)
 
 
 # The PUT body: an object of variable name → value (null or "" removes it).
@@ -59,8 +61,7 @@ class _VariablesView(APIView):
     def values(self, request: Request) -> dict[str, str | None]:
         if not isinstance(request.data, dict):
             raise ValidationError({"non_field_errors": ["Send an object of name → value."]})
-        field = serializers.DictField(child=VALUES.child)
-        return dict(field.run_validation(request.data))
+        return dict(_values_field().run_validation(request.data))
 
     def store(self, server: McpServer, request: Request, **who: Any) -> Response:
         try:

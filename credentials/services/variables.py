@@ -35,13 +35,14 @@ def variables_set(
     for name, value in values.items():
         if value and value_error(value):
             raise ValidationError({name: "A value may not contain CR, LF or NUL."})
-    rows = VariableValue.objects.filter(server=server, user=user, agent=agent)
+    owner = {"server": server, "user": user, "agent": agent}
+    rows = VariableValue.objects.filter(**owner)
     with transaction.atomic():
         for name, value in sorted(values.items()):
             if value:
-                row, _ = rows.get_or_create(name=name, defaults={"value": value})
-                row.value = value
-                row.save(update_fields=["value", "updated_at"])
+                VariableValue.objects.update_or_create(
+                    **owner, name=name, defaults={"value": value}
+                )
             else:
                 rows.filter(name=name).delete()
         changes = {

@@ -137,9 +137,10 @@ def _refused(server: McpServer) -> ProbeResult | None:
 
 
 def _need(server: McpServer) -> Need:
-    # per_agent servers are probed with the credential of the agent chosen on the server.
-    per_agent = server.credential_mode == McpServer.CredentialMode.PER_AGENT
-    return (server, server.probe_agent if per_agent else None)
+    # Checked as the agent chosen on the server: its credential (per_agent mode) and its
+    # variable values (falling back to its owner's); without one, the shared credential
+    # and the server owner's values.
+    return (server, server.probe_agent)
 
 
 def _target_for(server: McpServer, resolved: Resolved, *, legacy: bool) -> Target | ProbeResult:

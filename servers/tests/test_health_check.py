@@ -11,7 +11,7 @@ from credentials.models import Grant
 from servers import services
 from servers.mcp_client import ProbeResult, SharedPool, Target, probe
 from servers.models import Agent, AgentConnection, McpServer
-from servers.tests.conftest import stdio_fields
+from tests.mcp_peers import stdio_fields
 
 HTTP = McpServer.Transport.STREAMABLE_HTTP
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from billiard.exceptions import SoftTimeLimitExceeded
 
 from servers import tasks
 from servers.models import McpServer
-from servers.tests.conftest import stdio_fields
+from tests.mcp_peers import stdio_fields
 
 pytestmark = pytest.mark.django_db
 SOFT_LIMIT_SECONDS = 1.0

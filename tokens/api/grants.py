@@ -8,7 +8,11 @@ from typing import Any
 from credentials.models import Grant
 
 PREFIX = "grant-"
-TYPES = {Grant.Kind.OAUTH: "oauth_access", Grant.Kind.API_KEY: "api_key", Grant.Kind.BEARER: "api_key"}
+TYPES = {
+    Grant.Kind.OAUTH: "oauth_access",
+    Grant.Kind.API_KEY: "api_key",
+    Grant.Kind.BEARER: "api_key",
+}
 
 
 def identifier(grant: Grant) -> str:
@@ -31,7 +35,9 @@ def entry(grant: Grant) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def entries(user: Any, *, type: str | None = None, ident: str | None = None) -> list[dict[str, Any]]:
+def entries(
+    user: Any, *, type: str | None = None, ident: str | None = None
+) -> list[dict[str, Any]]:
     """The user's grants as token entries, filtered like the token list."""
     grants = Grant.objects.granted_by(user).select_related("server")
     found = [entry(grant) for grant in grants]

@@ -9,13 +9,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from credentials import services as credential_services
+from mcpcontrol.api.errors import Conflict
 from mcpcontrol.api.jwt import jwt_issue
 from mcpcontrol.api.pagination import PagePagination
 from mcpcontrol.api.permissions import READ_TOKENS, WRITE_TOKENS, HasScope, request_scopes
 from mcpcontrol.api.schema import TokenGeneratedSerializer, errors
 from mcpcontrol.api.throttling import TokenGenerationThrottle, WritesThrottle
-from credentials import services as credential_services
-from mcpcontrol.api.errors import Conflict
 from tokens import services
 from tokens.api import grants
 from tokens.api.serializers import (

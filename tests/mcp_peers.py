@@ -1,4 +1,5 @@
-"""Real MCP peers for the health tests, each on 127.0.0.1 with an ephemeral port.
+"""Real MCP peers for the whole suite (health, credentials, gateway), each on 127.0.0.1 with an
+ephemeral port.
 
 Peers run as subprocesses (tests/peers/) or, for the simplest fault peers, as threads in
 this process; every fixture stops what it started.
@@ -23,7 +24,7 @@ import pytest
 from credentials.models import Grant
 from servers.models import McpServer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT / "tests" / "peers"
 EVERYTHING = ROOT / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist"
 STARTUP_SECONDS = 20
