@@ -35,7 +35,12 @@ def _error(request: HttpRequest, *, code: str, message: str, status: int) -> Htt
 @require_GET
 def oauth_callback(request: HttpRequest) -> HttpResponse:
     """Finish the connect flow. The state is bound to the signed-in user who started it, so
-    a link someone else started cannot attach their grant to this account (login CSRF)."""
+    a link someone else started cannot attach their grant to this account (login CSRF).
+
+    1. Refuse an anonymous browser or a callback without a state.
+    2. Complete the flow (consume the state, exchange the code, store the grant).
+    3. Answer JSON, or go back to the page that started the flow, or a small page.
+    """
     state = request.GET.get("state", "")
     if not request.user.is_authenticated:
         return _error(

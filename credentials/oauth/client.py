@@ -131,7 +131,12 @@ def register(
     client_name: str,
     grant_types: list[str],
 ) -> Registration:
-    """Register a confidential client (RFC 7591) and return its credentials."""
+    """Register a confidential client (RFC 7591) and return its credentials.
+
+    1. Describe the client (name, redirect URIs, grant types, secret in the POST body).
+    2. POST it to the registration endpoint through the guarded client.
+    3. Read the client id, secret and the authentication method the server chose.
+    """
     metadata = {
         "client_name": client_name,
         "redirect_uris": redirect_uris,

@@ -43,15 +43,16 @@ def grant_set_secret(
 ) -> Grant | None:
     """Store (or, with None or "", delete) the credential a person hands us: the static API
     key or bearer token of a server (agent None) or of one agent, or an OAuth token pair
-    obtained elsewhere. The kind follows the server's auth type."""
+    obtained elsewhere. The kind follows the server's auth type.
+
+    1. Nothing given: end that principal's grant (revoked upstream if OAuth).
+    2. Check the kind and the value, then in one transaction create or replace the grant,
+       make the agent a member, and audit it without the secret.
+    """
     if not secret:
         grants_forget(server=server, agent=agent, actor=actor, only_agent=True)
         return None
-    kind = _KINDS.get(McpServer.AuthType(server.auth_type))
-    if kind is None:
-        raise ValidationError({"auth_token": "A server with auth type none takes no credential."})
-    if any(value_error(v) for v in (secret, refresh or "")):
-        raise ValidationError({"auth_token": "A credential may not contain CR, LF or NUL."})
+    kind = _kind_for(server, secret, refresh)
     with transaction.atomic():
         grant, created = Grant.objects.get_or_create(
             server=server, agent=agent, defaults={"kind": kind}
@@ -67,6 +68,16 @@ def grant_set_secret(
             target=grant, actor=actor, changes=_grant_changes(grant, created=created),
         )  # fmt: skip
     return grant
+
+
+def _kind_for(server: McpServer, secret: str, refresh: str | None) -> str:
+    """The grant kind the server's auth type takes; ValidationError for a bad credential."""
+    kind = _KINDS.get(McpServer.AuthType(server.auth_type))
+    if kind is None:
+        raise ValidationError({"auth_token": "A server with auth type none takes no credential."})
+    if any(value_error(v) for v in (secret, refresh or "")):
+        raise ValidationError({"auth_token": "A credential may not contain CR, LF or NUL."})
+    return kind
 
 
 def _user(actor: Any) -> Any:

@@ -25,16 +25,13 @@ def variables_set(
 
     Raises ValidationError naming a variable the server does not declare. Returns the names
     that now hold a value for that principal.
+
+    1. Check the names are declared and the values could be sent.
+    2. In one transaction: write or delete each value, and one audit row naming them.
     """
     if (user is None) == (agent is None):
         raise ValueError("give exactly one of user and agent")
-    declared = set(server.custom_user_vars or {})
-    unknown = sorted(set(values) - declared)
-    if unknown:
-        raise ValidationError({"variables": f"{server.name} declares no {', '.join(unknown)}."})
-    for name, value in values.items():
-        if value and value_error(value):
-            raise ValidationError({name: "A value may not contain CR, LF or NUL."})
+    _check_values(server, values)
     owner = {"server": server, "user": user, "agent": agent}
     rows = VariableValue.objects.filter(**owner)
     with transaction.atomic():
@@ -54,6 +51,16 @@ def variables_set(
             changes=changes,
         )  # fmt: skip
     return sorted(rows.values_list("name", flat=True))
+
+
+def _check_values(server: McpServer, values: dict[str, str | None]) -> None:
+    """Only declared variables, with values a header or an environment may carry."""
+    unknown = sorted(set(values) - set(server.custom_user_vars or {}))
+    if unknown:
+        raise ValidationError({"variables": f"{server.name} declares no {', '.join(unknown)}."})
+    for name, value in values.items():
+        if value and value_error(value):
+            raise ValidationError({name: "A value may not contain CR, LF or NUL."})
 
 
 def variable_names(*, server: McpServer, user: Any = None, agent: Agent | None = None) -> list[str]:

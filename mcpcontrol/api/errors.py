@@ -95,7 +95,12 @@ def _code_for(exc: exceptions.APIException) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, then reshaped to the shared body. Unknown errors stay 500 (Django's)."""
+    """DRF's handler, then reshaped to the shared body. Unknown errors stay 500 (Django's).
+
+    1. Translate Django's exceptions (validation, 404, permission, size, integrity races).
+    2. Let DRF build the response (status, headers such as Retry-After).
+    3. Reshape its body to {"error", "message"[, "fields"]} plus an ApiError's extra keys.
+    """
     if isinstance(exc, DjangoValidationError):
         fields = (
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

@@ -31,6 +31,10 @@ def jwt_issue(
     """Issue an access + refresh pair with `scopes`; the access token lives expires_in_hours.
 
     The caller has already checked that `scopes` do not exceed what it may grant.
+
+    1. Make the pair with the scope claim; the refresh token lives at least as long.
+    2. Audit the issue (never the tokens) in its own transaction.
+    3. Return seed 004's token body.
     """
     refresh = jwt_pair_for(user=user, scopes=scopes)
     # The settings plugin types SIMPLE_JWT's values as object.

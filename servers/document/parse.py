@@ -150,23 +150,8 @@ class _Reader:
             self.one(key, [(key, self.get(key))])
 
     def transport(self) -> None:
-        nested = self.raw.get("transport")
-        kind_keys = [("transport_type", self.get("transport_type")),
-                     ("server_type", self.get("server_type"))]  # fmt: skip
+        transport = self._transport_kind()
         details: dict[str, Any] = self.data.get("connection_details") or {}
-        transport: dict[str, Any] = {}
-        if isinstance(nested, str):  # our v1 spelling: "transport": "sse"
-            kind_keys.append(("transport", nested))
-        elif isinstance(nested, dict):
-            transport = _checked(TransportShape(), nested, "transport.")
-            kind_keys.append(("transport.type", transport.get("type", UNSET)))
-        elif nested is not None and "transport" in self.raw:
-            self.errors["transport"] = ["must be an object (seed 004) or a transport name"]
-        for key, kind in kind_keys:
-            if kind is not UNSET and kind not in TRANSPORT_ALIASES:
-                self.errors[key] = [f"unknown transport {kind!r}"]
-        self.one("transport_type", [(k, TRANSPORT_ALIASES.get(v, v) if v is not UNSET else UNSET)
-                                    for k, v in kind_keys])  # fmt: skip
         self.one("url", [("transport.url", self.get("url", transport)),
                          ("url", self.get("url")), ("proxy_pass_url", self.get("proxy_pass_url")),
                          ("connection_details.url", self.get("url", details))])  # fmt: skip
@@ -185,8 +170,44 @@ class _Reader:
         if self.out.fields.get("stderr") == "":
             self.out.fields["stderr"] = McpServer.Stderr.IGNORE
 
+    def _transport_kind(self) -> dict[str, Any]:
+        """Read the transport type (seed 004's object, 000's server_type, our names); return
+        the checked transport object (empty when it was not sent as one)."""
+        nested = self.raw.get("transport")
+        kind_keys = [("transport_type", self.get("transport_type")),
+                     ("server_type", self.get("server_type"))]  # fmt: skip
+        transport: dict[str, Any] = {}
+        if isinstance(nested, str):  # our v1 spelling: "transport": "sse"
+            kind_keys.append(("transport", nested))
+        elif isinstance(nested, dict):
+            transport = _checked(TransportShape(), nested, "transport.")
+            kind_keys.append(("transport.type", transport.get("type", UNSET)))
+        elif nested is not None and "transport" in self.raw:
+            self.errors["transport"] = ["must be an object (seed 004) or a transport name"]
+        for key, kind in kind_keys:
+            if kind is not UNSET and kind not in TRANSPORT_ALIASES:
+                self.errors[key] = [f"unknown transport {kind!r}"]
+        self.one("transport_type", [(k, TRANSPORT_ALIASES.get(v, v) if v is not UNSET else UNSET)
+                                    for k, v in kind_keys])  # fmt: skip
+        return transport
+
     def auth(self) -> None:
         authentication = (self.data.get("connection_details") or {}).get("authentication") or {}
+        self._auth_type(authentication)
+        prefix = self.get("prefix", authentication)
+        self.one("header_name", [("auth_header_name", self.get("auth_header_name")),
+                                 ("connection_details.authentication.headerName",
+                                  self.get("headerName", authentication))])  # fmt: skip
+        self.one("prefix", [("auth_prefix", self.get("auth_prefix")),
+                            ("connection_details.authentication.prefix",
+                             "" if prefix is None else prefix)])  # fmt: skip
+        if self.out.fields.get("header_name", "") is None:
+            self.out.fields["header_name"] = ""
+        self._auth_secret(authentication)
+        self.one("credential_mode", [("credential_mode", self.get("credential_mode"))])
+        self.probe_agent()
+
+    def _auth_type(self, authentication: dict[str, Any]) -> None:
         kind = authentication.get("type", UNSET)
         self.one("auth_type", [("auth_type", AUTH_ALIASES.get(self.get("auth_type"), UNSET)),
                                ("connection_details.authentication.type",
@@ -199,16 +220,8 @@ class _Reader:
             self.out.put("auth_type", McpServer.AuthType.OAUTH, "requires_oauth")
         elif requires is False and chosen is UNSET and self._was_oauth_or_new():
             self.out.put("auth_type", McpServer.AuthType.NONE, "requires_oauth")
-        prefix = self.get("prefix", authentication)
-        self.one("header_name", [("auth_header_name", self.get("auth_header_name")),
-                                 ("connection_details.authentication.headerName",
-                                  self.get("headerName", authentication))])  # fmt: skip
-        self.one("prefix", [("auth_prefix", self.get("auth_prefix")),
-                            ("connection_details.authentication.prefix",
-                             "" if prefix is None else prefix)])  # fmt: skip
-        for key in ("header_name",):
-            if self.out.fields.get(key) is None and key in self.out.fields:
-                self.out.fields[key] = ""
+
+    def _auth_secret(self, authentication: dict[str, Any]) -> None:
         secrets = [
             ("auth_token", self.get("auth_token")),
             ("connection_details.authentication.key", self.get("key", authentication)),
@@ -219,10 +232,8 @@ class _Reader:
             self.errors[sent[0][0]] = ["two different credentials were sent: send one"]
         elif sent:
             self.out.auth_secret = sent[0][1] or None
-        if kind == "none":
+        if authentication.get("type") == "none":
             self.out.auth_secret = None  # seed 000: "none" means no credential is kept
-        self.one("credential_mode", [("credential_mode", self.get("credential_mode"))])
-        self.probe_agent()
 
     def _was_oauth_or_new(self) -> bool:
         return self.current is None or self.current.auth_type == McpServer.AuthType.OAUTH

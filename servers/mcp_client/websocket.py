@@ -58,6 +58,10 @@ async def websocket_client(
     cannot resolve elsewhere after the check; TLS still verifies and sends the URI's host
     name. With a given socket websockets follows no redirect, which also keeps a redirect
     from leading the handshake somewhere unchecked.
+
+    1. Open the checked socket within open_timeout.
+    2. Do the websocket handshake on it, asking for the `mcp` subprotocol.
+    3. Pump frames both ways between the socket and the session's streams until closed.
     """
     uri = parse_uri(url)
     with anyio.fail_after(open_timeout):

@@ -1,5 +1,6 @@
+"""McpServer: one managed MCP server, and the names and bounds its document uses."""
+
 import re
-from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from django.utils import timezone
 from mcpcontrol.lib.fields import EncryptedJSONField, EncryptedTextField, Sealed, Unreadable
 from mcpcontrol.lib.headers import header_errors
 from mcpcontrol.lib.urlguard import BlockedUrl, check_url_static
+from servers.models.oauth import OAuthSettings
 
 ALIAS_RE = r"^[a-z0-9][a-z0-9_-]*$"
 alias_validator = RegexValidator(
@@ -35,50 +37,6 @@ def sanitize_name(name: str) -> str:
 
 def default_alias(name: str) -> str:
     return re.sub(r"_+", "_", sanitize_name(name)).strip("_") or "server"
-
-
-@dataclass(frozen=True)
-class OAuthSettings:
-    """The OAuth client settings of a server (seed 004's `oauth` object, no secret in it).
-
-    Stored as one JSON document on the server; the keys are seed 004's, plus ours: issuer,
-    registration_endpoint, grant_type, token_endpoint_auth_method (what registration chose)
-    and token_variable (the variable a stdio server receives the access token in).
-    """
-
-    authorization_url: str = ""
-    token_url: str = ""
-    client_id: str = ""
-    scope: str = ""
-    redirect_uri: str = ""
-    token_exchange_method: str = "POST"
-    grant_types_supported: tuple[str, ...] = ()
-    token_endpoint_auth_methods_supported: tuple[str, ...] = ()
-    response_types_supported: tuple[str, ...] = ()
-    code_challenge_methods_supported: tuple[str, ...] = ()
-    skip_code_challenge_check: bool = False
-    revocation_endpoint: str = ""
-    revocation_endpoint_auth_methods_supported: tuple[str, ...] = ()
-    issuer: str = ""
-    registration_endpoint: str = ""
-    grant_type: str = "authorization_code"
-    token_endpoint_auth_method: str = ""
-    token_variable: str = ""
-
-    URL_KEYS = ("authorization_url", "token_url", "revocation_endpoint", "registration_endpoint")
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> "OAuthSettings":
-        known = {f.name for f in fields(cls)}
-        values: dict[str, Any] = {
-            k: tuple(v) if isinstance(v, list) else v for k, v in (data or {}).items()
-        }
-        return cls(**{k: v for k, v in values.items() if k in known})
-
-    @property
-    def machine(self) -> bool:
-        """A client credentials server: no human, tokens are simply asked for again."""
-        return self.grant_type == "client_credentials"
 
 
 class McpServerQuerySet(models.QuerySet["McpServer"]):
@@ -480,55 +438,3 @@ def _check_url(
         check_url_static(url, allowed_schemes=schemes)
     except BlockedUrl as exc:
         errors[field] = f"{label + ': ' if label else ''}{exc}"
-
-
-class AgentQuerySet(models.QuerySet["Agent"]):
-    def for_user(self, user: Any) -> "AgentQuerySet":
-        if user is None or not user.is_authenticated:
-            return self.none()
-        if user.is_superuser or user.is_staff:
-            return self
-        return self.filter(owner=user)
-
-
-class Agent(models.Model):
-    """An AI agent identity: it is handed a client config and may hold credentials of its own."""
-
-    name = models.CharField(max_length=200)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mcp_agents"
-    )
-    description = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = AgentQuerySet.as_manager()
-
-    class Meta:
-        ordering = ("name",)
-        constraints = [
-            models.UniqueConstraint(fields=("owner", "name"), name="agent_name_unique_per_owner")
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class AgentConnection(models.Model):
-    """One agent's membership of one server (per_agent mode): it exists while the agent has
-    its own credential there (a credentials.Grant row with this agent and server)."""
-
-    audit_entity = "connection"
-
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="connections")
-    server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="connections")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=("agent", "server"), name="connection_unique_per_agent")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.agent} → {self.server}"
