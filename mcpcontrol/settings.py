@@ -265,6 +265,8 @@ MCPCONTROL_OAUTH_REFRESH_INTERVAL_SECONDS = env_int(
     "MCPCONTROL_OAUTH_REFRESH_INTERVAL_SECONDS", 60, minimum=5
 )
 MCPCONTROL_PUBLIC_URL = env_str("MCPCONTROL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# How long one outbound OAuth or discovery request may take (connect, read, write each).
+MCPCONTROL_HTTP_TIMEOUT_SECONDS = env_int("MCPCONTROL_HTTP_TIMEOUT_SECONDS", 10, minimum=1)
 # OAuth refresh requests in flight at once per process (a thread pool, single-flight per grant).
 MCPCONTROL_OAUTH_REFRESH_CONCURRENCY = env_int(
     "MCPCONTROL_OAUTH_REFRESH_CONCURRENCY", 16, minimum=1

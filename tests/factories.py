@@ -20,8 +20,18 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class AdminFactory(UserFactory):
+    """A superuser: every permission (staff status alone grants nothing)."""
+
     is_staff = True
+    is_superuser = True
     username = factory.Sequence(lambda n: f"admin{n}")
+
+
+class StaffFactory(UserFactory):
+    """Staff status and no permission: may log in to the console, and may do nothing there."""
+
+    is_staff = True
+    username = factory.Sequence(lambda n: f"staff{n}")
 
 
 class GroupFactory(factory.django.DjangoModelFactory):

@@ -94,7 +94,7 @@ EDGES = _edges()
 
 
 def test_the_import_graph_is_read():
-    assert ("servers.services.health", "servers.credential_port") in EDGES
+    assert ("servers.services.health.targets", "servers.credential_port") in EDGES
     assert len(EDGES) > 500
 
 

@@ -11,7 +11,7 @@ from audit.api.serializers import AuditEventSerializer
 from audit.filtersets import AuditEventFilterSet
 from audit.models import AuditEvent
 from mcpcontrol.api.pagination import PagePagination
-from mcpcontrol.api.permissions import ADMIN, HasScope, IsAdminRole
+from mcpcontrol.api.permissions import ADMIN, HasDjangoPermission, HasScope
 from mcpcontrol.api.schema import errors
 
 
@@ -19,12 +19,14 @@ class AuditEventViewSet(viewsets.GenericViewSet[AuditEvent]):
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilterSet
     pagination_class = PagePagination.of("logs", "flat")
-    permission_classes = (IsAuthenticated, IsAdminRole, HasScope)
+    permission_classes = (IsAuthenticated, HasDjangoPermission, HasScope)
     read_scope = write_scope = ADMIN
+    read_permission = "audit.view_auditevent"
     ordering_fields = ("timestamp",)
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
-        # Admin-only endpoint: the permission classes are the visibility rule here.
+        # The view_auditevent permission is the visibility rule here: the trail holds no
+        # secret, and an auditor must see every user's events.
         return AuditEvent.objects.select_related("actor").order_by("-timestamp", "-id")
 
     @extend_schema(

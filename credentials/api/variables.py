@@ -90,7 +90,7 @@ class AgentVariablesView(_VariablesView):
     def target(self, agent_id: int, server_id: int) -> tuple[Agent, McpServer]:
         agent = get_object_or_404(Agent.objects.for_user(self.request.user), pk=agent_id)
         # The agent uses what its owner may see.
-        server = get_object_or_404(McpServer.objects.for_user(agent.owner), pk=server_id)
+        server = get_object_or_404(McpServer.objects.usable_by(agent.owner), pk=server_id)
         get_object_or_404(self.servers(), pk=server.pk)
         return agent, server
 

@@ -60,11 +60,20 @@ def _pool() -> ThreadPoolExecutor:
     )
 
 
-@lru_cache(maxsize=1)
 def _client() -> httpx.Client:
+    return _pooled_client(http.default_timeout())
+
+
+@lru_cache(maxsize=2)
+def _pooled_client(timeout: float) -> httpx.Client:
     """One connection pool for every refresh of this process (httpx clients are thread-safe)."""
     limits = httpx.Limits(max_connections=settings.MCPCONTROL_OAUTH_REFRESH_CONCURRENCY)
-    return http.client(limits=limits)
+    return http.client(limits=limits, timeout=timeout)
+
+
+def _claim_ttl() -> timedelta:
+    # Longer than any token request can take, so a live refresh never loses its claim.
+    return max(CLAIM_TTL, timedelta(seconds=3 * http.default_timeout()))
 
 
 def _claim(grant_ids: list[int], *, now: datetime) -> tuple[str, list[Grant]]:
@@ -72,7 +81,7 @@ def _claim(grant_ids: list[int], *, now: datetime) -> tuple[str, list[Grant]]:
     claim = uuid.uuid4().hex
     # The conditional UPDATE is the claim: of two callers, exactly one moves each row.
     Grant.objects.due(now=now, margin=REFRESH_MARGIN).filter(id__in=grant_ids).update(
-        refresh_claim=claim, refresh_claimed_until=now + CLAIM_TTL
+        refresh_claim=claim, refresh_claimed_until=now + _claim_ttl()
     )
     won = Grant.objects.filter(refresh_claim=claim).select_related("server")
     return claim, list(won)

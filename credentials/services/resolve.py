@@ -75,12 +75,24 @@ def _grant_for(server: McpServer, agent: Agent | None, inputs: _Inputs) -> Grant
         if grant is None:
             raise Unusable(f"agent {agent.name} has no credential for {server.name}")
         return grant
+    if not _may_share(server, agent):
+        raise Unusable(
+            f"the owner of {server.name} does not share its credential with other users' agents"
+        )
     grant = inputs.grants.get((server.pk, None))
     if grant is None:
         if server.auth_type == McpServer.AuthType.OAUTH:
             raise Unusable(f"{server.name} has no OAuth grant yet: connect it first")
         raise Unusable(f"{server.name} has no {server.auth_type} credential stored")
     return grant
+
+
+def _may_share(server: McpServer, agent: Agent | None) -> bool:
+    """App-wide credentials serve everyone; a user's own server's only their agents, unless
+    they chose to share it (docs/security.md)."""
+    if server.scope == McpServer.Scope.SHARED_APP or server.share_credential or agent is None:
+        return True
+    return agent.owner_id == server.owner_id
 
 
 def _reveal(sealed: Any, *, label: str, pk: object) -> str:

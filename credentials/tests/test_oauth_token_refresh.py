@@ -1,6 +1,7 @@
 """Refreshing grants: rotation, invalid_grant, a down authorization server, races."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -217,3 +218,28 @@ def test_every_refresh_counts_by_result_for_metrics(oauth_server, admin_user, pe
     for result in ("refreshed", "failed"):
         key = (name, (("result", result),))
         assert after[key] - before.get(key, 0) == 1
+
+
+@pytest.mark.django_db
+def test_a_slow_server_that_rotated_the_token_means_reconnect_said_once(
+    oauth_server, admin_user, peers, settings
+):
+    grant = _connected(oauth_server, admin_user)
+    settings.MCPCONTROL_HTTP_TIMEOUT_SECONDS = 1
+    peers.provider.token_delay = 2  # answers after our timeout, having rotated the token
+    assert _refresh(grant) == "failed"
+    grant.refresh_from_db()
+    assert grant.refresh_uncertain and not grant.needs_reauth  # the old token may still work
+    peers.provider.token_delay = 0
+    Grant.objects.filter(pk=grant.pk).update(refresh_not_before=timezone.now())  # next step
+    time.sleep(2.5)  # the server finished the slow request: it rotated the token meanwhile
+
+    assert _refresh(grant) == "needs_reauth"
+    for _ in range(5):  # nothing more asks the server, nothing more is recorded
+        _refresh(grant)
+
+    grant.refresh_from_db()
+    assert "rotated" in grant.reauth_reason
+    assert peers.provider.token_calls["refresh_token"] == 2
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.NEEDS_REAUTH).count() == 1
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.REFRESH_FAILED).count() == 1

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mcpcontrol.api.permissions import ADMIN, HasScope, IsAdminRole
+from mcpcontrol.api.permissions import ADMIN, HasDjangoPermission, HasScope
 from mcpcontrol.api.schema import errors
 from servers import services as server_services
 from servers.api.schema import AdminStatsSerializer
@@ -19,8 +19,9 @@ from tokens import services as token_services
 
 
 class AdminStatsView(APIView):
-    permission_classes = (IsAuthenticated, IsAdminRole, HasScope)
+    permission_classes = (IsAuthenticated, HasDjangoPermission, HasScope)
     read_scope = write_scope = ADMIN
+    read_permission = "servers.view_mcpserver"
 
     @extend_schema(operation_id="admin_servers_stats", responses={200: AdminStatsSerializer, **errors(401, 403)})  # fmt: skip
     def get(self, request: Request) -> Response:

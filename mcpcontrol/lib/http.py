@@ -12,6 +12,7 @@ from typing import Unpack
 
 import httpx
 import httpx2
+from django.conf import settings
 
 from mcpcontrol.lib.transports import (
     AsyncGuardedTransport,
@@ -65,18 +66,23 @@ def async_guarded_transport(**options: Unpack[TransportOptions]) -> AsyncGuarded
     return AsyncGuardedTransport(**options)
 
 
-def client(*, timeout: float = DEFAULT_TIMEOUT_SECONDS, **kwargs: object) -> httpx.Client:
+def default_timeout() -> float:
+    """MCPCONTROL_HTTP_TIMEOUT_SECONDS: how long an OAuth or discovery request may take."""
+    return float(getattr(settings, "MCPCONTROL_HTTP_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
+
+
+def client(*, timeout: float | None = None, **kwargs: object) -> httpx.Client:
     """A synchronous client whose every request (redirects included) passes the URL guard."""
+    timeout = default_timeout() if timeout is None else timeout
     hooks = {"request": [_check_request]}
     headers = {"User-Agent": USER_AGENT, **(kwargs.pop("headers", None) or {})}  # type: ignore[dict-item]
     kwargs.setdefault("transport", guarded_transport(**_transport_options(kwargs)))
     return httpx.Client(timeout=timeout, event_hooks=hooks, headers=headers, **kwargs)  # type: ignore[arg-type]
 
 
-def async_client(
-    *, timeout: float = DEFAULT_TIMEOUT_SECONDS, **kwargs: object
-) -> httpx.AsyncClient:
+def async_client(*, timeout: float | None = None, **kwargs: object) -> httpx.AsyncClient:
     """The async twin of client(); shared by the health engine across concurrent checks."""
+    timeout = default_timeout() if timeout is None else timeout
     hooks = {"request": [_acheck_request]}
     headers = {"User-Agent": USER_AGENT, **(kwargs.pop("headers", None) or {})}  # type: ignore[dict-item]
     kwargs.setdefault("transport", async_guarded_transport(**_transport_options(kwargs)))

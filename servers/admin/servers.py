@@ -8,6 +8,7 @@ extends this admin with the OAuth buttons (credentials/admin.py).
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -82,6 +83,25 @@ class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[McpServer]:
         return McpServer.objects.for_user(request.user).select_related("owner", "group")
 
+    # The console obeys the API's rules (servers.services.access): Django's model
+    # permissions, then the per-server rule (owners change their own servers), then the
+    # configure_stdio permission for a command.
+    def has_change_permission(self, request: HttpRequest, obj: McpServer | None = None) -> bool:
+        if obj is None:
+            return super().has_change_permission(request)
+        return services.server_can_change(user=request.user, server=obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: McpServer | None = None) -> bool:
+        if obj is None:
+            return super().has_delete_permission(request)
+        return services.server_can_delete(user=request.user, server=obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: McpServer | None = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if not request.user.has_perm("servers.configure_stdio"):
+            fields += ("command", "args", "cwd", "env_input")  # running programs is a right
+        return fields
+
     @admin.display(description="Credential")
     def credential_stored(self, obj: McpServer) -> str:
         state = credentials().state(server=obj) if obj.pk else None
@@ -112,23 +132,32 @@ class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
     def save_model(self, request: HttpRequest, obj: McpServer, form: Any, change: bool) -> None:
         secret = form.cleaned_data.get("auth_secret_input") or None
         try:
-            if change:
-                saved = services.server_update(
-                    actor=request.user, server=McpServer.objects.get(pk=obj.pk),
-                    changes=form.service_changes(),
-                    expected_version=form.cleaned_data.get("expected_version"),
-                    **({"auth_secret": secret} if secret else {}),
-                )  # fmt: skip
-            else:
-                saved = services.server_register(
-                    actor=request.user, auth_secret=secret, **form.new_server_fields()
-                )
+            saved = self._save(request, obj, form, change, secret)
         except services.VersionConflict:
             self.message_user(
                 request, "Not saved: changed by someone else meanwhile.", messages.ERROR
             )
             return
+        except PermissionDenied as exc:
+            self.message_user(request, f"Not saved: {exc}", messages.ERROR)
+            return
         obj.pk, obj.version = saved.pk, saved.version
+
+    def _save(
+        self, request: HttpRequest, obj: McpServer, form: Any, change: bool, secret: str | None
+    ) -> McpServer:
+        if not change:
+            fields = services.server_authorize_create(
+                user=request.user, fields=form.new_server_fields()
+            )
+            return services.server_register(actor=request.user, auth_secret=secret, **fields)
+        server, changes = McpServer.objects.get(pk=obj.pk), form.service_changes()
+        services.server_authorize_change(user=request.user, server=server, changes=changes)
+        return services.server_update(
+            actor=request.user, server=server, changes=changes,
+            expected_version=form.cleaned_data.get("expected_version"),
+            **({"auth_secret": secret} if secret else {}),
+        )  # fmt: skip
 
     def delete_model(self, request: HttpRequest, obj: McpServer) -> None:
         services.server_delete(actor=request.user, server=obj)

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from mcpcontrol.api.pagination import PagePagination
-from mcpcontrol.api.permissions import ADMIN, HasScope, IsAdminRole
+from mcpcontrol.api.permissions import ADMIN, HasDjangoPermission, HasScope
 from mcpcontrol.api.schema import errors
 from mcpcontrol.api.throttling import WritesThrottle
 from servers import document, services
@@ -33,9 +33,10 @@ class AdminMcpServerViewSet(viewsets.GenericViewSet[McpServer]):
     filterset_class = AdminMcpServerFilterSet
     serializer_class = ServerShape  # the request document (OPTIONS describes it)
     pagination_class = PagePagination.of("servers", "flat")
-    permission_classes = (IsAuthenticated, IsAdminRole, HasScope)
+    permission_classes = (IsAuthenticated, HasDjangoPermission, HasScope)
     throttle_classes = (WritesThrottle,)
     read_scope = write_scope = ADMIN
+    read_permission, write_permission = "servers.view_mcpserver", "servers.add_mcpserver"
     ordering_fields = ("name", "created_at", "updated_at")
 
     def get_queryset(self) -> QuerySet[McpServer]:

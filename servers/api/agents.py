@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from mcpcontrol.api.pagination import PagePagination
-from mcpcontrol.api.permissions import READ_SERVERS, WRITE_SERVERS, HasScope, is_admin
+from mcpcontrol.api.permissions import READ_SERVERS, WRITE_SERVERS, HasScope
 from mcpcontrol.api.schema import errors
 from mcpcontrol.api.throttling import WritesThrottle
 from servers import services
@@ -48,8 +48,8 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
         owner_id = serializer.validated_data.get("owner_id")
         if owner_id is None or owner_id == self.request.user.pk:
             return self.request.user
-        if not is_admin(self.request.user):
-            raise PermissionDenied("Users may create agents only for themselves.")
+        if not self.request.user.has_perm("servers.add_agent"):
+            raise PermissionDenied("Agents for other users need the add_agent permission.")
         owner = get_user_model().objects.filter(pk=owner_id).first()
         if owner is None:
             raise ValidationError({"user_id": ["No such user."]})
@@ -105,7 +105,7 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
     def _server_for(self, agent: Agent, server_id: str) -> McpServer:
         """A server both the caller and the agent's owner may see (404 otherwise)."""
         visible = McpServer.objects.for_user(self.request.user).filter(
-            pk__in=McpServer.objects.for_user(agent.owner).values("pk")
+            pk__in=McpServer.objects.usable_by(agent.owner).values("pk")
         )
         return get_object_or_404(visible, pk=server_id)
 
@@ -140,8 +140,18 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
     @extend_schema(responses={200: McpConfigSerializer, **errors(401, 403, 404)})
     @action(detail=True, methods=["get"], url_path="mcp-config")
     def mcp_config(self, request: Request, pk: str) -> Response:
-        """The agent's client config. It reveals secrets: audited, and never cached."""
-        config = services.mcp_config_build(actor=request.user, agent=self.get_object())
+        """The agent's client config. It reveals secrets: audited, and never cached.
+
+        Another user's agent (a superuser sees every agent) answers only to an explicit
+        `?as_admin=1`: an administrator reads private credentials on purpose, on the record.
+        """
+        agent = self.get_object()
+        if agent.owner_id != request.user.pk and request.query_params.get("as_admin") != "1":
+            raise PermissionDenied(
+                "This agent belongs to another user: add ?as_admin=1 to read its credentials "
+                "as an administrator (audited)."
+            )
+        config = services.mcp_config_build(actor=request.user, agent=agent)
         return Response(config, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     @extend_schema(responses={200: AgentToolsSerializer, **errors(401, 403, 404)})

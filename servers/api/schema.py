@@ -98,6 +98,9 @@ class ServerDetailSerializer(ServerListItemSerializer):
     alias_effective = serializers.CharField(help_text="The alias, or the sanitized name.")
     server_key = serializers.CharField(help_text="Seed 003's key: mcp__<key>__<tool>.")
     credential_mode = serializers.CharField()
+    share_credential = serializers.BooleanField(
+        help_text="Other users' agents may present this server's shared credential."
+    )
     auth_header_name = serializers.CharField()
     auth_prefix = serializers.CharField()
     group_id = _id(allow_null=True)

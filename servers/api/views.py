@@ -86,10 +86,12 @@ class McpServerViewSet(IfMatchMixin, viewsets.GenericViewSet[McpServer]):
         # Scoped here, so servers the caller may not see are 404, never 403.
         return McpServer.objects.for_user(self.request.user).order_by("name", "id")
 
-    def get_changeable(self) -> McpServer:
+    def get_changeable(self, *, delete: bool = False) -> McpServer:
+        """The server, if the caller may change (or delete) it: 403 otherwise."""
         server = self.get_object()
-        if not services.server_can_change(user=self.request.user, server=server):
-            raise PermissionDenied("You may not change this server.")
+        allowed = services.server_can_delete if delete else services.server_can_change
+        if not allowed(user=self.request.user, server=server):
+            raise PermissionDenied(f"You may not {'delete' if delete else 'change'} this server.")
         return server
 
     @extend_schema(operation_id="servers_list", responses={200: ServerListItemSerializer(many=True), **errors(400, 401, 403)})  # fmt: skip
@@ -141,7 +143,7 @@ class McpServerViewSet(IfMatchMixin, viewsets.GenericViewSet[McpServer]):
 
     @extend_schema(responses={204: None, **errors(401, 403, 404, 429)})
     def destroy(self, request: Request, pk: str) -> Response:
-        services.server_delete(actor=request.user, server=self.get_changeable())
+        services.server_delete(actor=request.user, server=self.get_changeable(delete=True))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

@@ -205,6 +205,7 @@ class _Reader:
             self.out.fields["header_name"] = ""
         self._auth_secret(authentication)
         self.one("credential_mode", [("credential_mode", self.get("credential_mode"))])
+        self.one("share_credential", [("share_credential", self.get("share_credential"))])
         self.probe_agent()
 
     def _auth_type(self, authentication: dict[str, Any]) -> None:

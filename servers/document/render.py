@@ -119,6 +119,7 @@ def _ours(
     body: dict[str, Any] = {
         "alias": server.alias or None, "alias_effective": server.effective_alias,
         "server_key": server.server_key, "credential_mode": server.credential_mode,
+        "share_credential": server.share_credential,
         "auth_header_name": server.header_name, "auth_prefix": server.prefix,
         "group_id": _id(server.group_id), "probe_agent_id": _id(server.probe_agent_id),
         "mcp_options": server.mcp_options or {}, "capabilities": server.capabilities or {},
@@ -152,6 +153,7 @@ def registry_file(server: McpServer) -> dict[str, Any]:
         "server_name": server.name, "description": server.description, "path": server.path,
         "tags": list(server.tags or []), "transport": transport(server, names_as=""),
         "auth_type": server.auth_type, "credential_mode": server.credential_mode,
+        "share_credential": server.share_credential,
         "scope": server.scope, "enabled": server.is_enabled, "startup": server.startup,
         "chat_menu": server.chat_menu, "timeout": server.timeout_ms,
         "init_timeout": server.init_timeout_ms,

@@ -257,6 +257,7 @@ class ServerShape(serializers.Serializer[Any]):
     credential_mode = serializers.ChoiceField(
         choices=McpServer.CredentialMode.choices, required=False
     )
+    share_credential = serializers.BooleanField(required=False)
     probe_agent_id = IdField()
     requires_oauth = serializers.BooleanField(required=False)
     oauth = serializers.JSONField(required=False, allow_null=True)  # OAuthShape, checked apart

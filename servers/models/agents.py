@@ -12,7 +12,7 @@ class AgentQuerySet(models.QuerySet["Agent"]):
     def for_user(self, user: Any) -> "AgentQuerySet":
         if user is None or not user.is_authenticated:
             return self.none()
-        if user.is_superuser or user.is_staff:
+        if user.is_superuser:  # staff status alone grants nothing
             return self
         return self.filter(owner=user)
 

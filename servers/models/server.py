@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mcpcontrol.lib.fields import EncryptedJSONField, EncryptedTextField, Sealed, Unreadable
-from mcpcontrol.lib.headers import header_errors
+from mcpcontrol.lib.headers import header_errors, value_error
 from mcpcontrol.lib.urlguard import BlockedUrl, check_url_static
 from servers.models.oauth import OAuthSettings
 
@@ -41,15 +41,21 @@ def default_alias(name: str) -> str:
 
 class McpServerQuerySet(models.QuerySet["McpServer"]):
     def for_user(self, user: Any) -> "McpServerQuerySet":
-        """What `user` may see: the only place the admin bypass lives.
+        """What `user` may see: the only place the superuser bypass lives.
 
-        Admins see everything; a user sees app-wide and user-shared servers, the servers of
-        their groups, and their own private servers.
+        Superusers see everything; everyone else (staff status grants nothing) sees what
+        they may use: usable_by.
         """
+        if user is not None and user.is_authenticated and user.is_superuser:
+            return self
+        return self.usable_by(user)
+
+    def usable_by(self, user: Any) -> "McpServerQuerySet":
+        """The servers `user` (and their agents) may use: app-wide and user-shared servers,
+        their groups' servers and their own private ones. Never other users' private servers,
+        not even for a superuser: an agent's config must not carry them."""
         if user is None or not user.is_authenticated:
             return self.none()
-        if user.is_superuser or user.is_staff:
-            return self
         # group is a foreign key, so `group__in` is an IN (subquery), not a join: no row can
         # repeat, and no DISTINCT is needed (it made every user's list and count slower).
         return self.filter(
@@ -146,6 +152,10 @@ class McpServer(models.Model):
     credential_mode = models.CharField(
         max_length=10, choices=CredentialMode.choices, default=CredentialMode.SHARED
     )
+    # Whether other users' agents may present this server's shared credential. A shared_user
+    # or group server's credential is its owner's (their token, their quota): by default
+    # only the owner's agents get it. App-wide servers always share theirs.
+    share_credential = models.BooleanField(default=False)
     # In per_agent mode the health check borrows this agent's credential.
     probe_agent = models.ForeignKey(
         "servers.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -216,6 +226,9 @@ class McpServer(models.Model):
     class Meta:
         ordering = ("name",)
         verbose_name = "MCP server"
+        # Running a stdio server runs a program on the control plane as its user: a right of
+        # its own, beyond changing servers (superusers hold it, as every permission).
+        permissions = [("configure_stdio", "Can configure stdio commands, arguments and env")]
         indexes = [
             models.Index(fields=("name", "owner", "scope")),
             models.Index(fields=("status", "owner")),
@@ -342,10 +355,10 @@ class McpServer(models.Model):
     def _clean_auth(self, errors: dict[str, str]) -> None:
         if self.auth_type == self.AuthType.API_KEY and not self.header_name.strip():
             errors["header_name"] = "An api_key server needs the name of the header to send."
-        if self.header_name:
-            problem = header_errors({self.header_name: self.prefix})
-            if problem:
-                errors["header_name"] = problem
+        if self.header_name and (problem := header_errors({self.header_name: ""})):
+            errors["header_name"] = problem
+        if problem := value_error(self.prefix):
+            errors["prefix"] = f"The prefix is sent in a header: {problem}."
         if (
             self.credential_mode == self.CredentialMode.PER_AGENT
             and self.auth_type == self.AuthType.NONE

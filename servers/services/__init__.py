@@ -4,6 +4,7 @@ from servers.services.access import (
     server_authorize_change,
     server_authorize_create,
     server_can_change,
+    server_can_delete,
 )
 from servers.services.agents import (
     agent_create,
@@ -80,6 +81,7 @@ __all__ = [
     "server_authorize_change",
     "server_authorize_create",
     "server_can_change",
+    "server_can_delete",
     "server_check",
     "server_connection_state",
     "server_create_from_document",

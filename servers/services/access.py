@@ -1,9 +1,16 @@
-"""Who may change what. Visibility itself is McpServer.objects.for_user (404 otherwise).
+"""Who may do what with servers. Visibility is McpServer.objects.for_user (404 otherwise).
 
-Admins (staff) change anything. An operator (a user granted servers.change_mcpserver,
-usually through an admin Group) changes any server they can see. A user changes only servers
-they own, and never a stdio server's command: running commands on the control plane is a
-privilege.
+Staff status grants nothing: the same Django permissions, usually given through admin
+Groups, govern the console and the API (superusers hold every permission).
+
+| action | who |
+|---|---|
+| create a private or user-shared server for oneself | every user (seed 004) |
+| create an app-wide server, one for someone else or a group | `servers.add_mcpserver` |
+| change / delete one's own private or user-shared server | its owner |
+| change / delete any other visible server | `servers.change_mcpserver` / `delete_mcpserver` |
+| reassign a server (owner, group) | `servers.change_mcpserver` |
+| set a stdio command, args, env or cwd | `servers.configure_stdio` (it runs a program here) |
 """
 
 from typing import Any
@@ -15,53 +22,59 @@ from servers.models import McpServer
 STDIO_FIELDS = ("command", "args", "env", "cwd")
 
 
-def _is_admin(user: Any) -> bool:
-    return bool(user and user.is_authenticated and (user.is_staff or user.is_superuser))
+def _owns(user: Any, server: McpServer) -> bool:
+    return server.scope != McpServer.Scope.SHARED_APP and server.owner_id == user.pk
 
 
 def server_can_change(*, user: Any, server: McpServer) -> bool:
-    if _is_admin(user) or user.has_perm("servers.change_mcpserver"):
-        return True
-    return server.scope != McpServer.Scope.SHARED_APP and server.owner_id == user.pk
+    return _owns(user, server) or user.has_perm("servers.change_mcpserver")
+
+
+def server_can_delete(*, user: Any, server: McpServer) -> bool:
+    return _owns(user, server) or user.has_perm("servers.delete_mcpserver")
+
+
+def _check_stdio(user: Any, changes: dict[str, Any], server: McpServer | None) -> None:
+    becomes_stdio = changes.get("transport_type") == McpServer.Transport.STDIO
+    is_stdio = server is not None and server.transport_type == McpServer.Transport.STDIO
+    touches = any(field in changes for field in STDIO_FIELDS)
+    if (becomes_stdio or (is_stdio and touches)) and not user.has_perm("servers.configure_stdio"):
+        raise PermissionDenied("Configuring a stdio command needs the configure_stdio permission.")
 
 
 def server_authorize_change(*, user: Any, server: McpServer, changes: dict[str, Any]) -> None:
     """Raise PermissionDenied unless `user` may apply `changes` to `server`."""
     if not server_can_change(user=user, server=server):
         raise PermissionDenied("You may not change this server.")
-    if _is_admin(user):
-        return
-    if changes.get("transport_type") == McpServer.Transport.STDIO or any(
-        f in changes for f in STDIO_FIELDS
+    _check_stdio(user, changes, server)
+    operator = user.has_perm("servers.change_mcpserver")
+    if ("owner" in changes or "group" in changes) and not operator:
+        raise PermissionDenied("Reassigning a server needs the change_mcpserver permission.")
+    if changes.get("scope") == McpServer.Scope.SHARED_APP and not user.has_perm(
+        "servers.add_mcpserver"
     ):
-        raise PermissionDenied("Only administrators may configure stdio servers.")
-    if "owner" in changes or "group" in changes:
-        raise PermissionDenied("Only administrators may reassign a server.")
-    if changes.get("scope") == McpServer.Scope.SHARED_APP:
-        raise PermissionDenied("Only administrators may create app-wide servers.")
+        raise PermissionDenied("App-wide servers need the add_mcpserver permission.")
 
 
 def server_authorize_create(*, user: Any, fields: dict[str, Any]) -> dict[str, Any]:
     """Check and complete the owner of a new server; return the fields to register.
 
-    Users create private_user or shared_user servers for themselves only. Admins create any
-    scope for anyone; a group server without an owner is owned by the admin creating it.
+    Without add_mcpserver a user creates private_user or shared_user servers for themselves
+    only. With it, any scope for anyone (app-wide by default); a user-scoped server without
+    an owner is the creator's.
     """
     fields = dict(fields)
-    scope = fields.setdefault(
-        "scope", McpServer.Scope.PRIVATE_USER if not _is_admin(user) else McpServer.Scope.SHARED_APP
-    )
-    if not _is_admin(user):
+    creator = user.has_perm("servers.add_mcpserver")
+    default = McpServer.Scope.SHARED_APP if creator else McpServer.Scope.PRIVATE_USER
+    scope = fields.setdefault("scope", default)
+    _check_stdio(user, fields, None)
+    if not creator:
         if scope == McpServer.Scope.SHARED_APP:
-            raise PermissionDenied("Only administrators may create app-wide servers.")
+            raise PermissionDenied("App-wide servers need the add_mcpserver permission.")
         if fields.get("owner") not in (None, user):
             raise PermissionDenied("Users may create servers only for themselves.")
         if fields.get("group") is not None:
-            raise PermissionDenied("Only administrators may create group servers.")
-        if fields.get("transport_type") == McpServer.Transport.STDIO:
-            raise PermissionDenied("Only administrators may create stdio servers.")
-        fields["owner"] = user
-        return fields
+            raise PermissionDenied("Group servers need the add_mcpserver permission.")
     if scope != McpServer.Scope.SHARED_APP and fields.get("owner") is None:
         fields["owner"] = user
     return fields

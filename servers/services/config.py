@@ -55,8 +55,9 @@ def tool_prefixes(servers: list[McpServer]) -> dict[int, str]:
 
 
 def agent_servers(agent: Agent) -> list[McpServer]:
-    """Enabled servers the agent may use: its owner's visibility, in a stable order."""
-    return list(McpServer.objects.for_user(agent.owner).enabled().order_by("name", "id"))
+    """Enabled servers the agent may use (what its owner may use: never another user's
+    private server, even when the owner is a superuser), in a stable order."""
+    return list(McpServer.objects.usable_by(agent.owner).enabled().order_by("name", "id"))
 
 
 def _entry(server: McpServer, resolved: Resolved) -> dict[str, Any]:
