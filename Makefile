@@ -20,13 +20,17 @@ MYPY := $(BIN)/python -c 'import tests.pytest_env, mypy.main; mypy.main.main(arg
 # Celery worker) and break them on purpose: slow, so `make test-security` runs them, not
 # `make test`. Mark new ones with one of these pytest markers (e.g. "faults or leaks").
 SECURITY_MARKERS := faults
+# The cluster scenario (tests/cluster): two web processes, two Celery workers and beat on one
+# PostgreSQL (DATABASE_URL, where it creates and drops a database) and a Redis it starts.
+CLUSTER_MARKERS := cluster
 
-.PHONY: help run test test-security lint format check-python bench clean system-deps venv
+.PHONY: help run test test-security test-cluster lint format check-python bench clean system-deps venv
 
 help:
 	@echo "make run   - set up and serve http://$(HOST):$(PORT)/admin/ with worker and beat"
 	@echo "make test  - install test needs and run the whole suite"
 	@echo "make test-security - security and fault scenarios (slow; real Redis, gunicorn, Celery)"
+	@echo "make test-cluster - several web/worker/beat processes agreeing (3-4 min; DATABASE_URL=postgres://...)"
 	@echo "make lint  - ruff check and format check, mypy --strict"
 
 check-python:
@@ -84,10 +88,13 @@ system-deps:
 test: $(BIN)/.installed system-deps $(if $(wildcard package.json),node_modules/.installed)
 	$(BIN)/ruff check .
 	$(MYPY)
-	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered --cov-fail-under=90 -m "not ($(SECURITY_MARKERS))" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered --cov-fail-under=90 -m "not ($(SECURITY_MARKERS) or $(CLUSTER_MARKERS))" $(PYTEST_ARGS)
 
 test-security: $(BIN)/.installed
 	$(BIN)/python -m pytest -m "$(SECURITY_MARKERS)" $(PYTEST_ARGS)
+
+test-cluster: $(BIN)/.installed
+	$(BIN)/python -m pytest tests/cluster -m "$(CLUSTER_MARKERS)" $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(MYPY)

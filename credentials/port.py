@@ -44,5 +44,8 @@ class Port:
             expires_at=expires_at,
         )  # fmt: skip
 
+    def check_secret(self, *, server: McpServer, secret: str | None) -> None:
+        services.grant_check_secret(server=server, secret=secret)
+
     def forget(self, *, server: McpServer, actor: Any, agent: Agent | None = None) -> None:
         services.grants_forget(server=server, agent=agent, actor=actor)

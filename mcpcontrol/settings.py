@@ -276,6 +276,22 @@ MCPCONTROL_CONFIG_REFRESH_BUDGET = env_int("MCPCONTROL_CONFIG_REFRESH_BUDGET_MS"
 # How long POST /servers/{id}/refresh waits for the worker's check before answering 202.
 MCPCONTROL_REFRESH_WAIT_SECONDS = env_int("MCPCONTROL_REFRESH_WAIT_SECONDS", 10)
 
+# --- Secret references (mcpcontrol/lib/secret_refs.py, docs/security.md) ----------------
+# Which references (env:NAME, file:/path, aws-sm:id#key, vault:mount/path#key) credential
+# fields may hold: comma-separated glob patterns over the reference, e.g.
+# "env:MCP_SECRET_*,file:/run/secrets/mcp/*,vault:secret/mcp/*". Empty: references are off.
+MCPCONTROL_SECRET_REFS = [
+    p.strip() for p in env_str("MCPCONTROL_SECRET_REFS").split(",") if p.strip()
+]
+# Seconds one store request may take, and how long a store's answer is reused.
+MCPCONTROL_SECRET_REFS_TIMEOUT = env_int("MCPCONTROL_SECRET_REFS_TIMEOUT", 5, minimum=1)
+MCPCONTROL_SECRET_REFS_CACHE_SECONDS = env_int("MCPCONTROL_SECRET_REFS_CACHE_SECONDS", 60)
+MCPCONTROL_VAULT_ADDR = env_str("MCPCONTROL_VAULT_ADDR").rstrip("/")
+MCPCONTROL_VAULT_TOKEN = env_secret("MCPCONTROL_VAULT_TOKEN")
+# AWS credentials come from boto3's usual chain (env, config files, instance role).
+MCPCONTROL_AWS_REGION = env_str("MCPCONTROL_AWS_REGION")  # empty: AWS_REGION, config file
+MCPCONTROL_AWS_ENDPOINT_URL = env_str("MCPCONTROL_AWS_ENDPOINT_URL")
+
 # --- Auth, REST API ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -78,6 +78,10 @@ class CredentialPort(Protocol):
         key or bearer token, or an OAuth token pair for an oauth server."""
         ...
 
+    def check_secret(self, *, server: "McpServer", secret: str | None) -> None:
+        """Raise ValidationError if `secret` could not be stored for the server as it is."""
+        ...
+
     def forget(self, *, server: "McpServer", actor: Any, agent: "Agent | None" = None) -> None:
         """End credentials: revoked upstream where possible, deleted, audited. agent None ends
         every credential of the server (it is being deleted or its auth type changed)."""

@@ -10,6 +10,14 @@ from django.conf import settings
 # A batch must fit in this share of the soft time limit even if all its servers hang: the
 # hard limit kills the worker process, and its claims would then wait out their lease.
 BATCH_SHARE_OF_SOFT_LIMIT = 0.5
+# A sweep enqueued less than this share of the beat interval after the previous one is
+# skipped: two beats running by mistake then sweep once per interval, not twice (any share
+# above one half does; the rest is slack for a sweep picked up late from a busy queue).
+SPACING_SHARE_OF_INTERVAL = 0.75
+
+
+def _batch_time_limit() -> float:
+    return settings.CELERY_TASK_SOFT_TIME_LIMIT * BATCH_SHARE_OF_SOFT_LIMIT
 
 
 @shared_task(name="servers.tasks.health_sweep", bind=True)
@@ -20,7 +28,8 @@ def health_sweep(self: Task[[], dict[str, object]]) -> dict[str, object]:
 
     plan = services.health_sweep_plan(
         concurrency=settings.MCPCONTROL_HEALTH_CONCURRENCY,
-        time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT * BATCH_SHARE_OF_SOFT_LIMIT,
+        time_limit=_batch_time_limit(),
+        spacing=SPACING_SHARE_OF_INTERVAL * services.health_sweep_interval(),
     )
     queue = (self.request.delivery_info or {}).get("routing_key")
     for batch in plan.batches:
@@ -40,8 +49,9 @@ def health_check_batch(server_ids: list[int], sweep: bool = False) -> dict[str, 
     from servers import services
 
     return services.servers_check_batch(
-        server_ids=server_ids, concurrency=settings.MCPCONTROL_HEALTH_CONCURRENCY, sweep=sweep
-    )
+        server_ids=server_ids, concurrency=settings.MCPCONTROL_HEALTH_CONCURRENCY, sweep=sweep,
+        time_limit=_batch_time_limit(),
+    )  # fmt: skip
 
 
 @shared_task(name="servers.tasks.health_check_server", bind=True)
@@ -80,13 +90,18 @@ _BATCH_TASKS = {health_check_batch.name, refresh_batch.name}
 
 @task_failure.connect
 def _release_lost_batch(
-    sender: Any = None, args: Any = None, exception: Any = None, **_: Any
+    sender: Any = None, args: Any = None, kwargs: Any = None, exception: Any = None, **_: Any
 ) -> None:
-    """A batch whose worker process died (killed, out of memory) frees its servers at once
-    instead of leaving them to their lease. Runs in the worker's main process."""
+    """A batch whose pool process died (killed, out of memory) frees its servers at once
+    instead of leaving them to their lease, and a sweep's batch is counted off the sweep so
+    the next one is not held back. Runs in the worker's main process."""
     from billiard.exceptions import WorkerLostError
 
     if getattr(sender, "name", None) in _BATCH_TASKS and isinstance(exception, WorkerLostError):
         from servers import services
 
-        services.servers_release_claims(server_ids=list((args or [[]])[0]))
+        args, kwargs = list(args or [[]]), dict(kwargs or {})
+        sweep = bool(kwargs.get("sweep", args[1] if len(args) > 1 else False))
+        services.servers_release_claims(
+            server_ids=list(args[0]), sweep=sweep, time_limit=_batch_time_limit()
+        )

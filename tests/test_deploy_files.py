@@ -243,3 +243,12 @@ def test_deploy_doc_gives_the_commands_the_tests_run(compose, manifests):
     ):
         assert command in doc, command
     assert " ".join(compose["services"]["web"]["command"]) in doc
+
+
+def test_the_deploy_doc_lists_every_setting_an_operator_can_set():
+    """An operator learns the knobs from docs/deploy.md's table; one missing there is one
+    they cannot find without reading settings.py."""
+    doc = (ROOT / "docs" / "deploy.md").read_text()
+    names, _ = names_read()
+    missing = sorted(n for n in names if not n.endswith("_FILE") and f"`{n}`" not in doc)
+    assert missing == []

@@ -5,7 +5,8 @@ from audit.models import AuditEvent
 
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
     id = serializers.SerializerMethodField()
-    user_id = serializers.IntegerField(source="actor_id", allow_null=True)
+    # A string, as every id the API returns (seed 004's ids are ObjectId strings).
+    user_id = serializers.SerializerMethodField()
     username = serializers.SerializerMethodField()
 
     class Meta:
@@ -15,6 +16,9 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
 
     def get_id(self, event: AuditEvent) -> str:
         return str(event.pk)
+
+    def get_user_id(self, event: AuditEvent) -> str | None:
+        return None if event.actor_id is None else str(event.actor_id)
 
     def get_username(self, event: AuditEvent) -> str | None:
         actor = event.actor  # no query when actor_id is null

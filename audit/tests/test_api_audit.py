@@ -35,7 +35,7 @@ def test_it_filters_audit_logs_by_user_id(admin_api):
     _event(actor=actor)
     _event()
     logs = admin_api.get(f"/api/v1/admin/audit?user_id={actor.pk}").json()["logs"]
-    assert [log["user_id"] for log in logs] == [actor.pk]
+    assert [log["user_id"] for log in logs] == [str(actor.pk)]
 
 
 def test_it_filters_audit_logs_by_action(admin_api):
@@ -98,4 +98,4 @@ def test_it_records_api_writes_with_the_actor(admin_api, admin):
     server = McpServerFactory()
     admin_api.delete(f"/api/v1/servers/{server.pk}")
     log = admin_api.get("/api/v1/admin/audit?action=delete").json()["logs"][0]
-    assert (log["entity_id"], log["user_id"]) == (str(server.pk), admin.pk)
+    assert (log["entity_id"], log["user_id"]) == (str(server.pk), str(admin.pk))

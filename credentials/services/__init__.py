@@ -8,6 +8,7 @@ from credentials.services.connect import (
     oauth_discover,
 )
 from credentials.services.grants import (
+    grant_check_secret,
     grant_mark_reauth,
     grant_reveal,
     grant_set_secret,
@@ -20,6 +21,7 @@ from credentials.services.resolve import resolve
 from credentials.services.variables import variable_names, variables_set
 
 __all__ = [
+    "grant_check_secret",
     "grant_ids_due",
     "grant_mark_reauth",
     "grant_reveal",

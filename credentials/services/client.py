@@ -4,6 +4,7 @@ redirect URI it registered and the resource it asks tokens for (RFC 8707)."""
 from django.conf import settings
 
 from credentials import oauth
+from mcpcontrol.lib import secret_refs
 from mcpcontrol.lib.fields import reveal
 from servers.models import McpServer
 
@@ -18,14 +19,19 @@ def resource(server: McpServer) -> str:
 
 
 def client_auth(server: McpServer) -> oauth.ClientAuth:
+    """The client's id and secret; the secret may be a reference, dereferenced now."""
     config = server.oauth_config
     if not config.client_id:
         raise oauth.OAuthError("no_client", f"{server.name} has no OAuth client registered")
+    try:
+        secret = secret_refs.deref(reveal(server.oauth_client_secret))
+    except secret_refs.RefError as exc:
+        # Transient: a refresh backs off and tries again; the grant itself is still good.
+        raise oauth.OAuthTransientError("client_secret_unavailable", str(exc)) from None
     return oauth.ClientAuth(
-        client_id=config.client_id,
-        client_secret=reveal(server.oauth_client_secret),
+        client_id=config.client_id, client_secret=secret,
         method=config.token_endpoint_auth_method or "client_secret_post",
-    )
+    )  # fmt: skip
 
 
 def token_request(

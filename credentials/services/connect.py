@@ -27,6 +27,7 @@ from credentials.services.client import (
     token_request,
 )
 from credentials.services.grants import grant_store_tokens
+from mcpcontrol.lib import secret_refs
 from mcpcontrol.lib.fields import reveal
 from servers.models import Agent, McpServer
 from servers.services import server_oauth_configure
@@ -98,7 +99,9 @@ def oauth_client_register(*, server: McpServer, actor: Any = None) -> bool:
     }
     server_oauth_configure(
         server=server, settings={**server.oauth, **chosen}, actor=actor,
-        client_secret=registration.client_secret or None,
+        # The authorization server chose this secret: stored literal:-quoted where needed, so
+        # it can never make us read one of our own files, variables or stores.
+        client_secret=secret_refs.quote(registration.client_secret) or None,
         action=AuditEvent.Action.OAUTH_REGISTERED,
         changes={"auth_method": registration.token_endpoint_auth_method},
     )  # fmt: skip

@@ -14,6 +14,7 @@ from audit.services import REDACTED, audit_event_create
 from credentials import oauth
 from credentials.models import Grant
 from credentials.services.client import client_auth
+from mcpcontrol.lib import secret_refs
 from mcpcontrol.lib.headers import value_error
 from servers.models import Agent, AgentConnection, McpServer
 
@@ -77,7 +78,17 @@ def _kind_for(server: McpServer, secret: str, refresh: str | None) -> str:
         raise ValidationError({"auth_token": "A server with auth type none takes no credential."})
     if any(value_error(v) for v in (secret, refresh or "")):
         raise ValidationError({"auth_token": "A credential may not contain CR, LF or NUL."})
+    # A static credential may be a secret reference (an OAuth token never is): met at save.
+    if kind != Grant.Kind.OAUTH and (problem := secret_refs.check(secret)):
+        raise ValidationError({"auth_token": problem})
     return kind
+
+
+def grant_check_secret(*, server: McpServer, secret: str | None) -> None:
+    """Raise ValidationError if `secret` could not be stored as the server's credential (as
+    the server will be): checked before anything is written, so a refusal writes nothing."""
+    if secret:
+        _kind_for(server, secret, None)
 
 
 def _user(actor: Any) -> Any:

@@ -1,9 +1,11 @@
 """Resolving: how a server is reached by one principal, credentials and ${VAR}s filled in.
 
-A pure read. It never refreshes and never waits: refreshing is the separate, batched step
-of credentials.services.refresh, run before it by the callers that can wait a little.
+A pure read. It never refreshes: refreshing is the separate, batched step of
+credentials.services.refresh, run before it by the callers that can wait a little.
 One call resolves a whole batch (an agent's client config, a health sweep's chunk) in two
-queries, whatever its size.
+queries, whatever its size. Secret references (mcpcontrol.lib.secret_refs) are dereferenced
+here, at use: a store waits at most MCPCONTROL_SECRET_REFS_TIMEOUT, once per process while it
+is down, and a reference that cannot be had makes only its own server unusable.
 """
 
 from collections.abc import Sequence
@@ -13,6 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 from credentials.models import Grant, VariableValue
+from mcpcontrol.lib import secret_refs
 from mcpcontrol.lib.crypto import DecryptionError
 from mcpcontrol.lib.fields import UNREADABLE_MESSAGE, report_unreadable
 from servers.credential_port import Need, Resolved
@@ -103,6 +106,21 @@ def _reveal(sealed: Any, *, label: str, pk: object) -> str:
         raise Unusable(UNREADABLE_MESSAGE) from None
 
 
+def _deref(value: str, *, what: str) -> str:
+    """The secret a reference names (a plain value as it is); Unusable naming the field."""
+    try:
+        return secret_refs.deref(value)
+    except secret_refs.RefError as exc:
+        raise Unusable(f"{what}: {exc}") from None
+
+
+def _fill(value: str, values: dict[str, str], *, what: str) -> str:
+    """An env or header value: a reference's secret as it is, else ${VAR}s substituted."""
+    if value.startswith(secret_refs.LITERAL) or secret_refs.is_reference(value):
+        return _deref(value, what=what)
+    return substitute(value, values)
+
+
 def credential_value(server: McpServer, agent: Agent | None, inputs: _Inputs) -> str:
     """The secret to present (decrypted): API key, bearer token or OAuth access token."""
     grant = _grant_for(server, agent, inputs)
@@ -116,7 +134,10 @@ def credential_value(server: McpServer, agent: Agent | None, inputs: _Inputs) ->
     if grant.expires_at is not None and grant.expires_at <= timezone.now():
         # Never hand out a token the upstream will refuse: the refresh step renews it.
         raise Unusable(f"the OAuth token for {server.name} expired and is not renewed yet")
-    return _reveal(grant.secret, label="grant", pk=grant.pk)
+    secret = _reveal(grant.secret, label="grant", pk=grant.pk)
+    if grant.kind == Grant.Kind.OAUTH:
+        return secret  # issued by an authorization server: never read as a reference
+    return _deref(secret, what=f"the credential of {server.name}")
 
 
 def _variables(
@@ -130,7 +151,11 @@ def _variables(
     if agent is not None:
         sealed.update(inputs.agent_values.get((server.pk, agent.pk), {}))
     values = {
-        name: _reveal(value, label="variable", pk=server.pk) for name, value in sealed.items()
+        name: _deref(
+            _reveal(value, label="variable", pk=server.pk),
+            what=f"variable {name} of {server.name}",
+        )
+        for name, value in sealed.items()
     }
     token_variable = oauth_token_variable(server)
     if token_variable and token:
@@ -157,7 +182,7 @@ def substitute(text: str, values: dict[str, str]) -> str:
 
 def _resolve_one(server: McpServer, agent: Agent | None, inputs: _Inputs) -> Resolved:
     """Steps: 1. refuse an unreadable row; 2. the credential, if the auth type needs one;
-    3. the variables; 4. everything substituted and the credential placed."""
+    3. the variables; 4. references dereferenced, the rest substituted, the credential placed."""
     if not server.secrets_readable:
         report_unreadable("server", server.pk)
         raise Unusable(UNREADABLE_MESSAGE)
@@ -165,7 +190,10 @@ def _resolve_one(server: McpServer, agent: Agent | None, inputs: _Inputs) -> Res
     if server.auth_type != McpServer.AuthType.NONE:
         token = credential_value(server, agent, inputs)
     values = _variables(server, agent, inputs, token)
-    headers = {name: substitute(value, values) for name, value in (server.headers or {}).items()}
+    headers = {
+        name: _fill(value, values, what=f"header {name} of {server.name}")
+        for name, value in (server.headers or {}).items()
+    }
     if server.auth_type == McpServer.AuthType.API_KEY:
         headers[server.header_name] = f"{server.prefix}{token}"
     elif server.auth_type != McpServer.AuthType.NONE and server.is_remote:
@@ -173,6 +201,9 @@ def _resolve_one(server: McpServer, agent: Agent | None, inputs: _Inputs) -> Res
     return Resolved(
         url=substitute(server.url, values),
         headers=headers,
-        env={name: substitute(value, values) for name, value in (server.env or {}).items()},
+        env={
+            name: _fill(value, values, what=f"env {name} of {server.name}")
+            for name, value in (server.env or {}).items()
+        },
         args=[substitute(arg, values) for arg in server.args or []],
     )

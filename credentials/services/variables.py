@@ -9,6 +9,7 @@ from django.db import transaction
 from audit.models import AuditEvent
 from audit.services import REDACTED, audit_event_create
 from credentials.models import VariableValue
+from mcpcontrol.lib import secret_refs
 from mcpcontrol.lib.headers import value_error
 from servers.models import Agent, McpServer
 
@@ -54,13 +55,16 @@ def variables_set(
 
 
 def _check_values(server: McpServer, values: dict[str, str | None]) -> None:
-    """Only declared variables, with values a header or an environment may carry."""
+    """Only declared variables, with values a header or an environment may carry; a secret
+    reference must resolve now."""
     unknown = sorted(set(values) - set(server.custom_user_vars or {}))
     if unknown:
         raise ValidationError({"variables": f"{server.name} declares no {', '.join(unknown)}."})
     for name, value in values.items():
         if value and value_error(value):
             raise ValidationError({name: "A value may not contain CR, LF or NUL."})
+        if value and (problem := secret_refs.check(value)):
+            raise ValidationError({name: problem})
 
 
 def variable_names(*, server: McpServer, user: Any = None, agent: Agent | None = None) -> list[str]:

@@ -2,7 +2,8 @@
 
 The key list comes from settings.ENCRYPTION_KEYS (env MCPCONTROL_ENCRYPTION_KEYS). Values are
 encrypted with the first key and decrypted with any, so keys can be rotated without downtime:
-add a new key in front, run `manage.py rotate_encryption_keys`, then drop the old key.
+add a new key in front, run `manage.py rotate_encryption_keys` (online, resumable), then drop
+the old key once it reports that every value decrypts with the newest key alone.
 """
 
 from collections.abc import Iterator
@@ -47,6 +48,20 @@ def _readable() -> Iterator[None]:
 def decrypt(ciphertext: str) -> str:
     with _readable():
         return _fernet().decrypt(ciphertext.encode()).decode()
+
+
+@lru_cache(maxsize=4)
+def _single_fernet(key: str) -> Fernet:
+    return Fernet(key)
+
+
+def is_current(ciphertext: str) -> bool:
+    """Whether the newest key alone decrypts it: then no older key is needed for it."""
+    try:
+        _single_fernet(settings.ENCRYPTION_KEYS[0]).decrypt(ciphertext.encode())
+    except (InvalidToken, ValueError, TypeError):
+        return False
+    return True
 
 
 def rotate(ciphertext: str) -> str:

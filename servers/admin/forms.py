@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 
 from audit.services import REDACTED
 from servers import services
+from servers.credential_port import credentials
 from servers.models import AgentConnection, McpServer
 
 # Typed with their model for mypy; Django's form classes are not subscriptable at run time.
@@ -118,7 +119,37 @@ class McpServerForm(_McpServerForm):
                 raise ValidationError(
                     "This server was changed by someone else since you opened it. Reload the page."
                 )
+        if not self.errors:
+            self._check_as_saved()
         return cleaned
+
+    # The write-only inputs reach the model only at save: check the server as it will be
+    # saved now, so a refusal is a form error, never an error page.
+    _INPUT_OF = {"env": "env_input", "headers": "headers_input",
+                 "oauth_client_secret": "oauth_client_secret_input"}  # fmt: skip
+
+    def _check_as_saved(self) -> None:
+        if self.instance.pk:
+            server = McpServer.objects.get(pk=self.instance.pk)
+            self._report(lambda: services.server_update_preview(
+                server=server, changes=self.service_changes()))  # fmt: skip
+        else:
+            server = McpServer(**self.new_server_fields())
+            server.path = server.path or "/" + server.effective_alias
+            self._report(server.full_clean)
+        secret = self.cleaned_data.get("auth_secret_input") or None
+        self._report(lambda: credentials().check_secret(server=server, secret=secret))
+
+    def _report(self, check: Any) -> None:
+        """Run a model-level check; its errors become errors of the inputs that caused them."""
+        try:
+            check()
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                field = (
+                    "auth_secret_input" if name == "auth_token" else self._INPUT_OF.get(name, name)
+                )
+                self.add_error(field if field in self.fields else None, messages)
 
     def _clean_secret_map(self, field: str) -> dict[str, str] | None:
         value = self.cleaned_data.get(f"{field}_input")

@@ -43,13 +43,21 @@ class AgentConnectionWriteSerializer(serializers.Serializer[Any]):
     api_key = _secret()
     refresh_token = _secret()
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    token_expires_at = serializers.DateTimeField(  # seed 003's column name
+        required=False, allow_null=True, help_text="Seed 003's name for expires_at."
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         value = attrs.get("access_token") or attrs.get("api_key")
         if not value:
             raise serializers.ValidationError({"access_token": ["Send access_token or api_key."]})
+        expiry = [attrs[key] for key in ("expires_at", "token_expires_at") if key in attrs]
+        if len(set(expiry)) > 1:
+            raise serializers.ValidationError(
+                {"token_expires_at": ["expires_at and token_expires_at say different things."]}
+            )
         return {
             "access_token": value,
             "refresh_token": attrs.get("refresh_token") or None,
-            "expires_at": attrs.get("expires_at"),
+            "expires_at": expiry[0] if expiry else None,
         }

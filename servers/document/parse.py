@@ -17,6 +17,7 @@ from rest_framework import serializers
 
 from servers.document.shapes import (
     AUTH_ALIASES,
+    CATALOG_DEFAULTS,
     OAUTH_KEY_ALIASES,
     READ_ONLY_KEYS,
     STATUS_ENABLED,
@@ -58,15 +59,19 @@ class ServerInput:
         """Model field errors keyed by what the client sent (derived values: by the name)."""
         renamed: dict[str, list[str]] = {}
         for name, messages in model_errors.items():
-            key = self.sent_as.get(name) or _DERIVED_FROM.get(name) or name
-            if key in _DERIVED_FROM.values() and name not in self.sent_as:
+            key = self.sent_as.get(name)
+            if key is None and name in _DERIVED_FROM:
+                source = _DERIVED_FROM[name]  # reported where the client sent it, if it did
+                key = self.sent_as.get(source) or _UNSENT_KEYS[source]
                 messages = [f"{m} (derived from {key}: send {name} to choose it)" for m in messages]
-            renamed.setdefault(key, []).extend(messages)
+            renamed.setdefault(key or name, []).extend(messages)
         return renamed
 
 
 # A model field the document did not name is derived from this one (path from the name).
-_DERIVED_FROM = {"path": "server_name", "alias": "server_name", "owner": "user_id"}
+_DERIVED_FROM = {"path": "name", "alias": "name", "owner": "owner"}
+# The key of a model field the document did not send either (the owner: the caller).
+_UNSENT_KEYS = {"name": "server_name", "owner": "user_id"}
 
 _NESTED: dict[str, type[serializers.Serializer[Any]]] = {
     "transport": TransportShape,
@@ -320,22 +325,50 @@ class _Reader:
                                      ("init_timeout_ms", self.get("init_timeout_ms"))])  # fmt: skip
 
     def catalog(self) -> None:
+        """Catalog keys are kept as sent. A null unsets a key, and so does the value our
+        detail shows for a key never set: a GET body sent back must not store the defaults."""
         keys = ("num_stars", "is_python", "license", "auth_provider", "organization_id",
                 "supported_transports", "schema_version")  # fmt: skip
         sent = {key: self.data[key] for key in keys if key in self.data}
-        if sent:
-            base = dict(self.current.catalog) if self.current is not None else {}
-            self.out.put("catalog", {**base, **sent}, next(iter(sent)))
+        if not sent:
+            return
+        base = dict(self.current.catalog) if self.current is not None else {}
+        catalog = dict(base)
+        for key, value in sent.items():
+            if value is None:
+                catalog.pop(key, None)
+            elif key in base or value != self._catalog_default(key):
+                catalog[key] = value
+        self.out.put("catalog", catalog, next(iter(sent)))
+
+    def _catalog_default(self, key: str) -> Any:
+        if key == "supported_transports":  # the detail shows the server's own transport
+            current = str(McpServer.Transport.STREAMABLE_HTTP)  # the model's default
+            current = self.current.transport_type if self.current is not None else current
+            return [self.out.fields.get("transport_type", current)]
+        return CATALOG_DEFAULTS.get(key, UNSET)
 
     def tools(self) -> None:
-        functions = self.get("tool_functions")
-        as_tools = UNSET if functions in (UNSET, None) else _tools_from_functions(functions)
         self.one("tools", [("tool_list", self.get("tool_list")), ("tools", self.get("tools")),
-                           ("discovered_tools", self.get("discovered_tools")),
-                           ("tool_functions", as_tools)])  # fmt: skip
+                           ("discovered_tools", self.get("discovered_tools"))])  # fmt: skip
+        functions = self.get("tool_functions")
+        if functions not in (UNSET, None):
+            self._tool_functions(_tools_from_functions(functions))
         self.one("num_tools", [("num_tools", self.get("num_tools"))])
         if "tools" in self.out.fields and "num_tools" not in self.out.fields:
             self.out.fields["num_tools"] = len(self.out.fields["tools"])
+
+    def _tool_functions(self, as_tools: list[dict[str, Any]]) -> None:
+        """Seed 004 stores tool_functions beside `tools` as a parsed view of the same tools
+        (its Example 1 words their descriptions differently), and our detail derives it from
+        the tool list: with a list sent it only has to name the same tools."""
+        if "tools" not in self.out.fields:
+            self.out.put("tools", as_tools, "tool_functions")
+            return
+        listed = {_tool_name(tool) for tool in self.out.fields["tools"]}
+        if {tool["name"] for tool in as_tools} != listed:  # both sets of str
+            key = self.out.sent_as["tools"]
+            self.errors["tool_functions"] = [f"names other tools than {key}: send one of them."]
 
 
 def _clean_oauth(settings: dict[str, Any]) -> dict[str, Any]:
@@ -346,6 +379,11 @@ def _clean_oauth(settings: dict[str, Any]) -> dict[str, Any]:
         for key, value in settings.items()
         if key in known and value not in (None, "", [], ())
     }
+
+
+def _tool_name(tool: Any) -> str:
+    """A tool's name: seed 003 lists names, seeds 004 and MCP list {name, ...} objects."""
+    return str(tool.get("name") if isinstance(tool, dict) else tool)
 
 
 def _tools_from_functions(functions: dict[str, Any]) -> list[dict[str, Any]]:

@@ -11,15 +11,12 @@ from typing import Any
 from audit.services import REDACTED
 from mcpcontrol.lib.fields import UNREADABLE_MESSAGE
 from servers.credential_port import CredentialState
+from servers.document.shapes import CATALOG_DEFAULTS
 from servers.models import McpServer
 
 # Seed 004's Data Schema calls the runtime state "connection_state"; ours is the health
 # engine's latest outcome (cached, never in the database).
 CONNECTION_STATES = {"healthy": "connected", "unknown": "disconnected", "disabled": "disconnected"}
-CATALOG_DEFAULTS: dict[str, Any] = {
-    "num_stars": 0, "is_python": False, "license": None, "auth_provider": None,
-    "organization_id": None,
-}  # fmt: skip
 
 
 def _id(value: Any) -> str | None:

@@ -46,6 +46,12 @@ STATUS_ENABLED = {
     "error": None,
 }  # fmt: skip
 
+# What the detail shows for a catalog key never set (seed 004's MCPServer defaults).
+CATALOG_DEFAULTS: dict[str, Any] = {
+    "num_stars": 0, "is_python": False, "license": None, "auth_provider": None,
+    "organization_id": None,
+}  # fmt: skip
+
 
 def text(max_length: int = 2000, **kwargs: Any) -> serializers.CharField:
     kwargs.setdefault("allow_blank", True)
@@ -314,6 +320,6 @@ READ_ONLY_KEYS = frozenset(
         "error_message", "last_checked", "response_time_ms", "connection_state",
         "is_recently_active", "has_auth_token", "credential", "health", "server_key",
         "consecutive_failures", "protocol_version", "tools_last_synced_at", "init_duration",
-        "last_pinged_at", "alias_effective", "outcome",
+        "last_pinged_at", "alias_effective", "outcome", "credentials_error",
     }
 )  # fmt: skip

@@ -1,5 +1,6 @@
 """McpServer: one managed MCP server, and the names and bounds its document uses."""
 
+import contextlib
 import re
 from datetime import timedelta
 from typing import Any
@@ -13,6 +14,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from mcpcontrol.lib import secret_refs
+from mcpcontrol.lib.crypto import DecryptionError
 from mcpcontrol.lib.fields import EncryptedJSONField, EncryptedTextField, Sealed, Unreadable
 from mcpcontrol.lib.headers import header_errors, value_error
 from mcpcontrol.lib.urlguard import BlockedUrl, check_url_static
@@ -322,6 +325,7 @@ class McpServer(models.Model):
         self._clean_oauth(errors)
         self._clean_access(errors)
         self._clean_documents(errors)
+        self._clean_secret_refs(errors)
         if self.path and not self.path.startswith("/"):
             errors["path"] = "Path must start with '/'."
         self._clean_unique(errors)
@@ -408,6 +412,34 @@ class McpServer(models.Model):
             isinstance(v, dict) for v in self.custom_user_vars.values()
         ):
             errors["custom_user_vars"] = "custom_user_vars must map names to {title, ...} objects."
+
+    def _secret_values(self) -> list[tuple[str, str, str]]:
+        """(field, name, value) of every credential value: env and header values, the client
+        secret. Unreadable ones are left out (kept as stored)."""
+        found = [
+            (field, name, value)
+            for field in self.SECRET_MAP_FIELDS
+            if isinstance(getattr(self, field), dict)
+            for name, value in getattr(self, field).items()
+            if isinstance(value, str)
+        ]
+        if isinstance(self.oauth_client_secret, Sealed):
+            with contextlib.suppress(DecryptionError):  # unreadable: kept as stored
+                found.append(("oauth_client_secret", "", self.oauth_client_secret.reveal()))
+        return found
+
+    def _clean_secret_refs(self, errors: dict[str, str]) -> None:
+        """A secret reference (mcpcontrol.lib.secret_refs) must be well formed, allowed and
+        resolve when it is saved. Only new ones are tried: a store that is down must not stop
+        anyone from editing (or disabling) a server whose references were fine when stored."""
+        new = [v for v in self._secret_values() if secret_refs.is_reference(v[2])]
+        if new and self.pk is not None:
+            stored = McpServer.objects.filter(pk=self.pk).first()
+            kept = {value for _, _, value in stored._secret_values()} if stored else set()
+            new = [v for v in new if v[2] not in kept]
+        for field, name, value in new:
+            if field not in errors and (problem := secret_refs.check(value)):
+                errors[field] = f"{name}: {problem}" if name else problem
 
     def _clean_unique(self, errors: dict[str, str]) -> None:
         """Names and paths are unique per owner and scope (app-wide ones among themselves),

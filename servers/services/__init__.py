@@ -32,6 +32,7 @@ from servers.services.health import (
     SweepPlan,
     health_cache_key,
     health_check_report,
+    health_sweep_interval,
     health_sweep_plan,
     server_check,
     server_health_state,
@@ -51,6 +52,7 @@ from servers.services.registry import (
     server_set_enabled,
     server_snapshot,
     server_update,
+    server_update_preview,
 )
 from servers.services.seeding import (
     SeedOutcome,
@@ -76,6 +78,7 @@ __all__ = [
     "connection_set",
     "health_cache_key",
     "health_check_report",
+    "health_sweep_interval",
     "health_sweep_plan",
     "mcp_config_build",
     "server_authorize_change",
@@ -99,6 +102,7 @@ __all__ = [
     "server_stats",
     "server_update",
     "server_update_from_document",
+    "server_update_preview",
     "servers_check",
     "servers_check_all",
     "servers_check_batch",

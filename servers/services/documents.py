@@ -34,6 +34,12 @@ def _fields(doc: ServerInput, server: McpServer | None, placeholder: str) -> dic
         raise _model_errors(doc, exc) from None
 
 
+def _changing(server: McpServer, fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields whose value differs from the server's. Authorization judges only these: a
+    GET body sent back names the owner, the stdio command and more, and changes none of them."""
+    return {name: value for name, value in fields.items() if getattr(server, name) != value}
+
+
 def server_create_from_document(
     *, actor: Any, body: Any, authorize: Authorize | None = None, placeholder: str = REDACTED
 ) -> McpServer:
@@ -67,7 +73,7 @@ def server_update_from_document(
         raise DocumentError({"version": ["Send the version you read, or If-Match."]})
     fields = _fields(doc, server, placeholder)
     if authorize is not None:
-        fields = authorize(server, fields)
+        fields = authorize(server, _changing(server, fields))
     try:
         return server_update(
             actor=actor, server=server, changes=fields, expected_version=version,

@@ -113,6 +113,8 @@ def server_register(*, actor: Any, auth_secret: Any = UNSET, **fields: Any) -> M
     if actor is not None and getattr(actor, "is_authenticated", False):
         server.created_by = actor
     server.full_clean()
+    if auth_secret is not UNSET:
+        credentials().check_secret(server=server, secret=auth_secret)
     with transaction.atomic():
         server.save()
         _audit_server(
@@ -176,6 +178,8 @@ def server_update(
     if provided != server.version:
         raise VersionConflict(current_version=server.version, provided_version=provided)
     before, after, changed = _changed(server, changes)
+    if auth_secret is not UNSET:  # refused before anything is written
+        credentials().check_secret(server=server, secret=auth_secret)
     if changed:
         _write(server, provided, before, after, changed, actor)
     if any(name in changed for name in _CREDENTIAL_SHAPE):

@@ -134,13 +134,22 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 def export_file_name(server: McpServer, taken: set[str]) -> str:
     """A file name for the server that stays inside the export folder and is unique there:
-    the name with anything but letters, digits, '.', '_' and '-' replaced, no leading dot."""
-    stem = _UNSAFE.sub("_", server.name).strip("._") or "server"
-    name = f"{stem[:100]}.json"
-    if name.lower() in taken:
-        name = f"{stem[:100]}-{server.pk}.json"
+    the name with anything but letters, digits, '.', '_' and '-' replaced, no leading dot,
+    and -2, -3... when another server already took it (never the id: an export of the same
+    servers in another database must give the same files)."""
+    stem = _UNSAFE.sub("_", server.name).strip("._")[:100] or "server"
+    name, n = f"{stem}.json", 1
+    while name.lower() in taken:
+        n += 1
+        name = f"{stem}-{n}.json"
     taken.add(name.lower())
     return name
+
+
+def _export_order(server: McpServer) -> tuple[str, str, str]:
+    # (name, owner, scope) is unique: the order, and so the file names, never depend on ids.
+    owner = server.owner.get_username() if server.owner is not None else ""
+    return (server.name, owner, server.scope)
 
 
 def servers_export(*, directory: Path, servers: Iterable[McpServer]) -> list[Path]:
@@ -149,7 +158,7 @@ def servers_export(*, directory: Path, servers: Iterable[McpServer]) -> list[Pat
     root = directory.resolve()
     taken: set[str] = set()
     written = []
-    for server in servers:
+    for server in sorted(servers, key=_export_order):
         path = root / export_file_name(server, taken)
         assert path.parent == root  # the name has no separators: it cannot leave the folder
         text = json.dumps(registry_file(server), indent=2, sort_keys=True, default=str)

@@ -27,9 +27,20 @@ class JSONArrayLength(Func):
         return super().as_sql(compiler, connection, template=template, **extra)
 
 
-def _counts(field: str) -> dict[str, int]:
-    rows = McpServer.objects.order_by().values_list(field).annotate(n=Count("id"))
-    return {key: n for key, n in rows}
+# Seed 004's TransportConfig names: its "http" is streamable HTTP.
+SEED_TRANSPORTS: dict[str, str] = {
+    McpServer.Transport.STDIO: "stdio", McpServer.Transport.SSE: "sse",
+    McpServer.Transport.WEBSOCKET: "websocket", McpServer.Transport.STREAMABLE_HTTP: "http",
+}  # fmt: skip
+
+
+def _counts(field: str, names: dict[str, str]) -> dict[str, int]:
+    """Servers per value of `field`, under `names`: every name is there, 0 when none has it
+    (a client reads servers_by_status["error"] without guarding against a missing key)."""
+    counts = dict.fromkeys(names.values(), 0)
+    for key, n in McpServer.objects.order_by().values_list(field).annotate(n=Count("id")):
+        counts[names.get(key, key)] = n
+    return counts
 
 
 def server_stats() -> dict[str, Any]:
@@ -40,9 +51,9 @@ def server_stats() -> dict[str, Any]:
     )
     return {
         "total_servers": totals["total"],
-        "servers_by_scope": _counts("scope"),
-        "servers_by_status": _counts("status"),
-        "servers_by_transport": _counts("transport_type"),
+        "servers_by_scope": _counts("scope", {v: v for v in McpServer.Scope.values}),
+        "servers_by_status": _counts("status", {v: v for v in McpServer.Status.values}),
+        "servers_by_transport": _counts("transport_type", SEED_TRANSPORTS),
         "total_tools": totals["tools"],
     }
 

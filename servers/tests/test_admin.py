@@ -218,3 +218,18 @@ def test_ensure_admin_creates_the_admin_once(settings, capsys):
     user = User.objects.get(username="admin")
     assert user.is_superuser and user.check_password("from-the-environment")
     assert "from-the-environment" not in capsys.readouterr().out
+
+
+def test_a_header_the_model_refuses_is_a_form_error_not_an_error_page(admin_client):
+    response = admin_client.post(admin_url(McpServer, "add"), {
+        "name": "Hostile", "transport_type": "streamable-http", "url": "https://h.example.com/mcp",
+        "auth_type": "bearer", "auth_secret_input": "tok\r\nX-Evil: 1", "credential_mode": "shared",
+        "scope": "shared_app", "stderr": "ignore", "timeout_ms": 30000, "init_timeout_ms": 60000,
+        "oauth_grant_type": "authorization_code", "tags": "[]", "args": "[]",
+        "custom_user_vars": "{}", "mcp_options": "{}", "headers_input": '{"Host": "evil"}',
+    })  # fmt: skip
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "headers_input" in errors and "auth_secret_input" in errors
+    assert not McpServer.objects.filter(name="Hostile").exists()

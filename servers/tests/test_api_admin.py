@@ -113,12 +113,12 @@ def test_it_computes_stats_in_the_database(admin_api, admin, django_assert_max_n
     with django_assert_max_num_queries(8):
         body = admin_api.get("/api/v1/admin/servers/stats").json()
     assert body["total_servers"] == 3
-    assert body["servers_by_scope"] == {"shared_app": 2, "private_user": 1}
-    assert body["servers_by_status"] == {"active": 2, "error": 1}
-    assert body["servers_by_transport"] == {"streamable-http": 2, "sse": 1}
+    assert body["servers_by_scope"] == {"shared_app": 2, "shared_user": 0, "private_user": 1}
+    assert body["servers_by_status"] == {"active": 2, "inactive": 0, "error": 1}
+    assert body["servers_by_transport"] == {"stdio": 0, "sse": 1, "websocket": 0, "http": 2}
     assert body["total_tools"] == 3
     assert (body["total_tokens"], body["active_tokens"], body["expired_tokens"]) == (2, 1, 1)
-    assert body["tokens_by_type"] == {"api_key": 1, "oauth_access": 1}
+    assert body["tokens_by_type"] == {"api_key": 1, "oauth_access": 1, "oauth_refresh": 0}
     assert body["active_users"] == 1
 
 

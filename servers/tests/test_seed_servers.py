@@ -3,7 +3,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 
 from servers.models import McpServer
@@ -270,3 +270,19 @@ def test_import_mcp_config_rejects_a_file_without_mcp_servers(tmp_path):
 
     with pytest.raises(CommandError, match="mcpServers: must be an object"):
         call_command("import_mcp_config", str(path))
+
+
+def test_export_then_seed_keeps_each_servers_owner_and_group(admin_user, tmp_path):
+    """A re-seed with --force used to move private servers to the seeding admin."""
+    bob, team = User.objects.create_user(username="bob"), Group.objects.create(name="team")
+    McpServer.objects.create(name="notes", path="/notes", url="https://n.example.com/mcp",
+                             scope="private_user", owner=bob, group=team)  # fmt: skip
+    call_command("export_servers", "--out", str(tmp_path / "out"), stdout=StringIO())
+
+    kept = seed(tmp_path / "out", "--force")
+    McpServer.objects.all().delete()
+    seed(tmp_path / "out")
+
+    assert "notes.json: unchanged" in kept
+    server = McpServer.objects.get(name="notes")
+    assert (server.owner, server.group, server.scope) == (bob, team, "private_user")

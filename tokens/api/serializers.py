@@ -39,6 +39,15 @@ class TokenDetailSerializer(TokenSerializer):
         return str(self.context["token_value"])
 
 
+class TokenRenewedSerializer(TokenSerializer):
+    """PUT /tokens/{id}/refresh: the token as stored, with the new value the caller sent."""
+
+    token = serializers.CharField()
+
+    class Meta(TokenSerializer.Meta):
+        fields = (*TokenSerializer.Meta.fields, "token")
+
+
 class TokenWriteSerializer(serializers.Serializer[Any]):
     type = serializers.ChoiceField(choices=Token.Type.choices)
     identifier = serializers.CharField(max_length=255)

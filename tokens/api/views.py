@@ -21,6 +21,7 @@ from tokens.api import grants
 from tokens.api.serializers import (
     TokenDetailSerializer,
     TokenGenerateSerializer,
+    TokenRenewedSerializer,
     TokenRenewSerializer,
     TokenSerializer,
     TokenWriteSerializer,
@@ -114,7 +115,7 @@ class TokenViewSet(viewsets.GenericViewSet[Token]):
 
     @extend_schema(
         request=TokenRenewSerializer,
-        responses={200: TokenSerializer, **errors(400, 401, 403, 404, 429)},
+        responses={200: TokenRenewedSerializer, **errors(400, 401, 403, 404, 409, 429)},
     )
     @action(detail=True, methods=["put"])
     def refresh(self, request: Request, pk: str) -> Response:
@@ -127,7 +128,9 @@ class TokenViewSet(viewsets.GenericViewSet[Token]):
             new_expires_at=data["new_expires_at"],
             new_refresh_token=data.get("new_refresh_token") or None,
         )  # fmt: skip
-        return Response(TokenSerializer(token).data)
+        # Seed 004 answers with the new token: the one the caller just sent, nothing read back.
+        body = {**TokenSerializer(token).data, "token": data["new_access_token"]}
+        return Response(body, headers={"Cache-Control": "no-store"})
 
     @extend_schema(
         request=TokenGenerateSerializer,

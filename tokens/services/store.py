@@ -115,7 +115,9 @@ def token_stats() -> dict[str, Any]:
     totals = Token.objects.aggregate(
         total=Count("id"), active=Count("id", filter=live), expired=Count("id", filter=~live)
     )
-    by_type = dict(
+    # Every type is listed, 0 when there is none: clients read tokens_by_type["api_key"].
+    by_type = dict.fromkeys(Token.Type.values, 0)
+    by_type.update(
         Token.objects.order_by()
         .values_list("type")
         .annotate(n=Count("id"))

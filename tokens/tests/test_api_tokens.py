@@ -131,7 +131,10 @@ def test_it_refreshes_a_token(user_api, user):
     assert token.token.reveal() == "new-a"
     refresh = Token.objects.get(user=user, type="oauth_refresh", identifier="gh")
     assert refresh.token.reveal() == "new-r"
-    assert "new-a" not in response.content.decode()
+    # Seed 004 answers with the new access token (the caller's own), never the refresh one.
+    assert response.json()["token"] == "new-a"
+    assert "new-r" not in response.content.decode()
+    assert response["Cache-Control"] == "no-store"
 
 
 def test_it_rejects_a_refresh_without_a_token(user_api, user):

@@ -14,5 +14,6 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, type=Path)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        written = services.servers_export(directory=options["out"], servers=McpServer.objects.all())
+        servers = McpServer.objects.select_related("owner", "group")
+        written = services.servers_export(directory=options["out"], servers=servers)
         self.stdout.write(f"wrote {len(written)} file(s) to {options['out']}")

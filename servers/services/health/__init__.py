@@ -16,13 +16,19 @@ from servers.services.health.checks import (
 )
 from servers.services.health.records import tools_diff
 from servers.services.health.state import CheckResult, health_cache_key, server_health_state
-from servers.services.health.sweep import SweepPlan, health_sweep_plan, sweep_batch_size
+from servers.services.health.sweep import (
+    SweepPlan,
+    health_sweep_interval,
+    health_sweep_plan,
+    sweep_batch_size,
+)
 
 __all__ = [
     "CheckResult",
     "SweepPlan",
     "health_cache_key",
     "health_check_report",
+    "health_sweep_interval",
     "health_sweep_plan",
     "server_check",
     "server_health_state",

@@ -21,9 +21,10 @@ from servers.services.health.state import (
     LEASE_FACTOR,
     CheckResult,
     Progress,
+    Tally,
     health_cache_key,
 )
-from servers.services.health.sweep import sweep_batch_done
+from servers.services.health.sweep import sweep_batch_done, sweep_batch_started
 from servers.services.health.targets import prepare, probe_all, worst_seconds
 
 logger = logging.getLogger(__name__)
@@ -47,19 +48,25 @@ def _release(claim: str) -> None:
     McpServer.objects.filter(check_claim=claim).update(check_claim="", check_claimed_until=None)
 
 
-def servers_release_claims(*, server_ids: list[int]) -> int:
+def servers_release_claims(
+    *, server_ids: list[int], sweep: bool = False, time_limit: float = 0
+) -> int:
     """Free servers whose checking worker died (Celery reported it lost): no need to wait
     for their lease. A live claim of another worker on the same ids may be freed too; the
-    worst that does is one extra check of those servers."""
-    return (
+    worst that does is one extra check of those servers. A lost batch of a sweep is counted
+    off, so the next sweep is not held back until the pending marker expires."""
+    released = (
         McpServer.objects.filter(id__in=server_ids)
         .exclude(check_claim="")
         .update(check_claim="", check_claimed_until=None)
     )
+    if sweep:
+        sweep_batch_done(time_limit=time_limit)
+    return released
 
 
 def _check_claimed(
-    servers: list[McpServer], *, claim: str, concurrency: int, progress: Progress | None
+    servers: list[McpServer], *, claim: str, concurrency: int, tally: Tally
 ) -> list[CheckResult]:
     """Steps: 1. read the previous states in one cache round trip; 2. build targets (or
     immediate refusals), credentials renewed and resolved for the whole chunk; 3. probe
@@ -67,7 +74,8 @@ def _check_claimed(
     previous = cache.get_many([health_cache_key(s.id) for s in servers])
     prepared = prepare(servers, previous)
     targets = {sid: t for sid, t in prepared.items() if isinstance(t, Target)}
-    probed = anyio.run(lambda: probe_all(targets, concurrency=concurrency, progress=progress))
+    tally.add(len(prepared) - len(targets))  # refused without a session
+    probed = anyio.run(lambda: probe_all(targets, concurrency=concurrency, tally=tally))
     now = timezone.now()
     writes, states = [], {}
     for server in servers:
@@ -90,17 +98,19 @@ def servers_check(
     round of sessions) after another.
 
     Servers another worker is checking right now are skipped quietly (not in the result).
+    `progress(done, total)` runs after each server is done with, total = len(server_ids).
     """
     checks: list[CheckResult] = []
     chunk = max(concurrency, 1)
+    tally = Tally(len(server_ids), progress)
     for start in range(0, len(server_ids), chunk):
-        claim, servers = _claim(server_ids[start : start + chunk], now=timezone.now())
+        asked = server_ids[start : start + chunk]
+        claim, servers = _claim(asked, now=timezone.now())
+        tally.add(len(asked) - len(servers))  # skipped: held by another check (or gone)
         if not servers:
             continue
         try:
-            checks += _check_claimed(
-                servers, claim=claim, concurrency=concurrency, progress=progress
-            )
+            checks += _check_claimed(servers, claim=claim, concurrency=concurrency, tally=tally)
         finally:
             _release(claim)  # also on a crash: never wedge a server
     return checks
@@ -141,18 +151,22 @@ def servers_check_batch(
     concurrency: int,
     progress: Progress | None = None,
     sweep: bool = False,
+    time_limit: float = 0,
 ) -> dict[str, Any]:
     """Check the given servers; return a summary (counts by outcome, time taken).
 
-    sweep=True marks a batch of a beat sweep: when it ends, however it ends, it counts
-    itself off the sweep's pending batches (see health_sweep_plan).
+    sweep=True marks a batch of a beat sweep (planned with `time_limit`): it keeps the
+    sweep's pending marker alive while it runs and, when it ends, however it ends, counts
+    itself off (see health_sweep_plan).
     """
     started = time.monotonic()
+    if sweep:
+        sweep_batch_started(time_limit=time_limit)
     try:
         checks = servers_check(server_ids=server_ids, concurrency=concurrency, progress=progress)
     finally:
         if sweep:
-            sweep_batch_done()
+            sweep_batch_done(time_limit=time_limit)
     summary = {
         "servers": len(server_ids),
         "checked": len(checks),

@@ -30,6 +30,20 @@ ERROR_MESSAGE_MAX = 2000
 Progress = Callable[[int, int], None]
 
 
+class Tally:
+    """Progress over a whole run, reported as (done, total) of the servers asked for:
+    probed, refused (disabled, no credential, URL refused) and skipped (another check holds
+    them) all count, so a caller's "checked 11/11" matches its 11-row table."""
+
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.done, self.total, self.progress = 0, total, progress
+
+    def add(self, count: int = 1) -> None:
+        if count and self.progress is not None:
+            self.done += count
+            self.progress(self.done, self.total)
+
+
 @dataclass(kw_only=True)
 class CheckResult:
     """What one check found, as reported to callers (admin, command, tasks)."""
@@ -48,8 +62,10 @@ class CheckResult:
         return asdict(self)
 
 
-# How many batches of the current beat sweep are still to run (enqueue once).
+# Enqueue once (see servers.services.health.sweep): how many batches of the current beat
+# sweep are still to run, and whether a sweep started less than its spacing ago.
 SWEEP_PENDING_KEY = "health:sweep:pending-batches"
+SWEEP_STARTED_KEY = "health:sweep:started"
 
 
 def health_cache_key(server_id: int) -> str:

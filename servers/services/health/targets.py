@@ -12,7 +12,7 @@ from servers.credential_port import Need, Resolved, credentials
 from servers.mcp_client import Outcome, ProbeResult, SharedPool, Target, probe
 from servers.mcp_client.probe import CLOSE_GRACE
 from servers.models import MAX_TIMEOUT_MS, McpServer
-from servers.services.health.state import REFRESH_BUDGET_SECONDS, Progress, health_cache_key
+from servers.services.health.state import REFRESH_BUDGET_SECONDS, Tally, health_cache_key
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _spoke_legacy(state: dict[str, Any]) -> bool:
 
 
 async def probe_all(
-    targets: dict[int, Target], *, concurrency: int, progress: Progress | None
+    targets: dict[int, Target], *, concurrency: int, tally: Tally
 ) -> dict[int, ProbeResult]:
     """Run the probes on one event loop, `concurrency` at a time, over one connection pool."""
     results: dict[int, ProbeResult] = {}
@@ -123,8 +123,7 @@ async def probe_all(
     async def one(server_id: int, target: Target) -> None:
         async with limiter:
             results[server_id] = await probe(target, pool=pool)
-        if progress is not None:
-            progress(len(results), len(targets))
+        tally.add()
 
     try:
         async with anyio.create_task_group() as tg:
