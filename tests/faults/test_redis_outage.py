@@ -172,4 +172,7 @@ def test_the_worker_survives_a_broker_outage_mid_task_and_resumes(redis_server, 
     assert "Unrecoverable error" not in "".join(output.lines)
     assert alive, output.text
     assert checked, output.text
-    assert later.status == McpServer.Status.INACTIVE
+    # The check ran after the outage and recorded its failure (status turns to error only
+    # after MCPCONTROL_HEALTH_FAILURE_THRESHOLD failures in a row).
+    assert later.consecutive_failures == 1
+    assert later.error_message
