@@ -142,7 +142,7 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "client", str, enum=list(services.CLIENTS),
+                "client", str, enum=[*services.CLIENTS],
                 description="Render the file this client documents (see docs/api.md); the "
                 "answer is then {client, file_name, syntax, source, config, content, "
                 "unsupported, missing_credentials}.",
