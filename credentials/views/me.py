@@ -65,7 +65,7 @@ class ServerRow:
 
 def _own_agent(request: HttpRequest, agent_id: int) -> Agent:
     # owner=request.user, not for_user(): /me/ shows only one's own agents, superusers too.
-    return get_object_or_404(Agent, pk=agent_id, owner=request.user)
+    return get_object_or_404(Agent, pk=agent_id, owner_id=request.user.pk)
 
 
 def _usable_server(agent: Agent, server_id: int) -> McpServer:
@@ -116,7 +116,7 @@ def me_index(request: HttpRequest) -> HttpResponse:
     """The user's agents, and a form to add one."""
     if request.method == "POST":
         return _agent_create(request)
-    agents = Agent.objects.filter(owner=request.user).order_by("name", "id")
+    agents = Agent.objects.filter(owner_id=request.user.pk).order_by("name", "id")
     return render(request, "credentials/me/index.html", {"agents": agents})
 
 
