@@ -32,4 +32,9 @@ urlpatterns = [
         me.me_variables,
         name="me-variables",
     ),
+    path(
+        "me/agents/<int:agent_id>/servers/<int:server_id>/key/",
+        me.me_key,
+        name="me-key",
+    ),
 ]

@@ -226,3 +226,48 @@ def test_connect_and_disconnect_answer_only_post(browser, member):
     agent = AgentFactory(owner=member)
     server = McpServerFactory()
     assert browser.get(f"/me/agents/{agent.pk}/servers/{server.pk}/connect/").status_code == 405
+
+
+def test_it_stores_and_forgets_the_agents_own_key(browser, member):
+    agent = AgentFactory(owner=member)
+    server = McpServerFactory(name="Keyed", auth_type="api_key", credential_mode="per_agent")
+    url = f"/me/agents/{agent.pk}/servers/{server.pk}/key/"
+
+    browser.post(url, {"key": "agent-key-1"})
+    grant = Grant.objects.get(server=server, agent=agent)
+    assert grant.secret.reveal() == "agent-key-1"
+    assert grant.granted_by == member
+    body = page(browser, f"/me/agents/{agent.pk}/")
+    assert "agent-key-1" not in body  # write-only
+    assert "Forget key" in body
+
+    browser.post(url, {"forget": "1"})
+    assert not Grant.objects.filter(agent=agent).exists()
+
+
+def test_it_refuses_a_key_for_a_shared_server(browser, member):
+    agent = AgentFactory(owner=member)
+    server = McpServerFactory(name="Shared", auth_type="bearer")
+    url = f"/me/agents/{agent.pk}/servers/{server.pk}/key/"
+    response = browser.post(url, {"key": "mine"}, follow=True)
+    assert "takes no key of this agent" in response.content.decode()
+    assert not Grant.objects.exists()
+
+
+def test_it_refuses_an_empty_or_broken_key_in_words(browser, member):
+    agent = AgentFactory(owner=member)
+    server = McpServerFactory(name="Keyed", auth_type="bearer", credential_mode="per_agent")
+    url = f"/me/agents/{agent.pk}/servers/{server.pk}/key/"
+    response = browser.post(url, {"key": "a\nb"}, follow=True)
+    assert "Cannot save the key" in response.content.decode()
+    assert not Grant.objects.exists()
+
+
+def test_an_empty_key_keeps_the_stored_one(browser, member):
+    agent = AgentFactory(owner=member)
+    server = McpServerFactory(name="Keyed", auth_type="bearer", credential_mode="per_agent")
+    url = f"/me/agents/{agent.pk}/servers/{server.pk}/key/"
+    browser.post(url, {"key": "kept"})
+    response = browser.post(url, {"key": "  "}, follow=True)
+    assert "Enter a key" in response.content.decode()
+    assert Grant.objects.get(agent=agent).secret.reveal() == "kept"

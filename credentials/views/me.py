@@ -29,7 +29,7 @@ from mcpcontrol.lib.loginguard import WINDOW_SECONDS, ThrottledAuthenticationFor
 from mcpcontrol.lib.urlguard import BlockedUrl
 from servers import services as server_services
 from servers.credential_port import CredentialState, credentials
-from servers.models import Agent, McpServer
+from servers.models import Agent, AgentConnection, McpServer
 
 CONTENT_TYPES = {"json": "application/json", "toml": "application/toml"}
 
@@ -60,6 +60,7 @@ class ServerRow:
     status: str
     can_connect: bool
     can_disconnect: bool
+    can_set_key: bool
     variables: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -97,6 +98,7 @@ def _server_row(user: Any, agent: Agent, server: McpServer, key: str) -> ServerR
     # A shared grant acts for everyone: connecting it takes the right to change the server.
     allowed = target is not None or server_services.server_can_change(user=user, server=server)
     oauth = server.auth_type == McpServer.AuthType.OAUTH and not server.oauth_config.machine
+    static = server.auth_type in (McpServer.AuthType.API_KEY, McpServer.AuthType.BEARER)
     have = set(services.variable_names(server=server, agent=agent))
     variables = [
         {"name": name, "title": spec.get("title") or name, "description": spec.get("description", ""),
@@ -106,7 +108,7 @@ def _server_row(user: Any, agent: Agent, server: McpServer, key: str) -> ServerR
     return ServerRow(
         server=server, key=key, state=state, status=_status(server, state),
         can_connect=oauth and allowed, can_disconnect=oauth and allowed and state.kind == "oauth",
-        variables=variables,
+        can_set_key=static and target is not None, variables=variables,
     )  # fmt: skip
 
 
@@ -251,4 +253,35 @@ def me_variables(request: HttpRequest, agent_id: int, server_id: int) -> HttpRes
         messages.error(request, f"Cannot save {server.name}'s variables: {_words(exc)}")
         return _back(agent)
     messages.success(request, f"Saved {server.name}'s variables.")
+    return _back(agent)
+
+
+@login_required
+@require_POST
+def me_key(request: HttpRequest, agent_id: int, server_id: int) -> HttpResponse:
+    """Store the agent's own API key or bearer token for a per_agent server ("forget" drops
+    it). The value is write-only: it is never shown back, only whether one is stored."""
+    agent = _own_agent(request, agent_id)
+    server = _usable_server(agent, server_id)
+    if not _server_row(request.user, agent, server, "").can_set_key:
+        messages.error(request, f"{server.name} takes no key of this agent's own.")
+        return _back(agent)
+    if request.POST.get("forget"):
+        connection = AgentConnection.objects.filter(agent=agent, server=server).first()
+        if connection is not None:
+            server_services.connection_delete(actor=request.user, connection=connection)
+        messages.success(request, f"Forgot {agent.name}'s key for {server.name}.")
+        return _back(agent)
+    key = request.POST.get("key", "").strip()
+    if not key:  # an empty secret means "forget" to the service: not what Save asked for
+        messages.error(request, f"Enter a key for {server.name}, or use Forget key.")
+        return _back(agent)
+    try:
+        server_services.connection_set(
+            actor=request.user, agent=agent, server=server, access_token=key
+        )
+    except ValidationError as exc:
+        messages.error(request, f"Cannot save the key for {server.name}: {_words(exc)}")
+        return _back(agent)
+    messages.success(request, f"Saved {agent.name}'s key for {server.name}.")
     return _back(agent)
