@@ -273,6 +273,9 @@ MCPCONTROL_OAUTH_REFRESH_CONCURRENCY = env_int(
 )
 # How long an agent's client config waits for due OAuth refreshes before answering without them.
 MCPCONTROL_CONFIG_REFRESH_BUDGET = env_int("MCPCONTROL_CONFIG_REFRESH_BUDGET_MS", 2000) / 1000
+# ?client=claude-desktop: hand remote servers to that stdio-only client through
+# `npx mcp-remote <url>` (a third-party bridge that sees the credentials) only when enabled.
+MCPCONTROL_CONFIG_BRIDGE_REMOTE = env_bool("MCPCONTROL_CONFIG_BRIDGE_REMOTE", False)
 # How long POST /servers/{id}/refresh waits for the worker's check before answering 202.
 MCPCONTROL_REFRESH_WAIT_SECONDS = env_int("MCPCONTROL_REFRESH_WAIT_SECONDS", 10)
 

@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -54,11 +55,12 @@ def login_failed(request: HttpRequest, username: str) -> None:
             cache.incr(key)
 
 
-class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
-    """The admin login form, refusing to check a password while the login is locked."""
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """The user login form (/accounts/login/), refusing to check a password while the login
+    is locked: the same counters as the admin's, so two doors do not double the guesses."""
 
     def clean(self) -> dict[str, Any]:
-        assert self.request is not None  # the admin always builds this form with the request
+        assert self.request is not None  # LoginView always builds this form with the request
         username = str(self.data.get("username", ""))
         if login_locked(self.request, username):
             raise ValidationError(LOCKED_MESSAGE, code="throttled")
@@ -67,6 +69,11 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
         except ValidationError:
             login_failed(self.request, username)
             raise
+
+
+class ThrottledAdminAuthenticationForm(ThrottledAuthenticationForm, AdminAuthenticationForm):
+    """The admin login form, refusing to check a password while the login is locked (and,
+    as the admin's own form, refusing non-staff users)."""
 
 
 def admin_login(request: HttpRequest) -> HttpResponse:

@@ -2,9 +2,10 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -13,6 +14,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from mcpcontrol.api.errors import BadRequest
 from mcpcontrol.api.pagination import PagePagination
 from mcpcontrol.api.permissions import READ_SERVERS, WRITE_SERVERS, HasScope
 from mcpcontrol.api.schema import errors
@@ -137,7 +139,17 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
             "expires_at": state.expires_at, "updated_at": connection.updated_at,
         })  # fmt: skip
 
-    @extend_schema(responses={200: McpConfigSerializer, **errors(401, 403, 404)})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "client", str, enum=[*services.CLIENTS],
+                description="Render the file this client documents (see docs/api.md); the "
+                "answer is then {client, file_name, syntax, source, config, content, "
+                "unsupported, missing_credentials}.",
+            )
+        ],
+        responses={200: McpConfigSerializer, **errors(400, 401, 403, 404)},
+    )  # fmt: skip
     @action(detail=True, methods=["get"], url_path="mcp-config")
     def mcp_config(self, request: Request, pk: str) -> Response:
         """The agent's client config. It reveals secrets: audited, and never cached.
@@ -151,7 +163,17 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
                 "This agent belongs to another user: add ?as_admin=1 to read its credentials "
                 "as an administrator (audited)."
             )
+        client = request.query_params.get("client")
+        if client is not None and client not in services.CLIENTS:
+            raise BadRequest(
+                f"Unknown client {client!r}: use one of {', '.join(services.CLIENTS)}.",
+                code="unknown_client",
+            )
         config = services.mcp_config_build(actor=request.user, agent=agent)
+        if client is not None:
+            config = services.client_config_render(
+                config=config, client=client, bridge=settings.MCPCONTROL_CONFIG_BRIDGE_REMOTE
+            )
         return Response(config, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     @extend_schema(responses={200: AgentToolsSerializer, **errors(401, 403, 404)})

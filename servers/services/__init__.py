@@ -13,6 +13,7 @@ from servers.services.agents import (
     connection_delete,
     connection_set,
 )
+from servers.services.client_configs import CLIENTS, client_config_render
 from servers.services.config import (
     agent_servers,
     config_keys,
@@ -64,6 +65,7 @@ from servers.services.seeding import (
 from servers.services.stats import server_health_summary, server_stats
 
 __all__ = [
+    "CLIENTS",
     "RUNTIME_FIELDS",
     "CheckResult",
     "SeedOutcome",
@@ -73,6 +75,7 @@ __all__ = [
     "agent_delete",
     "agent_servers",
     "agent_update",
+    "client_config_render",
     "config_keys",
     "connection_delete",
     "connection_set",
