@@ -97,6 +97,7 @@ class TokenViewSet(viewsets.GenericViewSet[Token]):
         if pk.startswith(grants.PREFIX):
             return self._retrieve_grant(request, pk)
         token = self.get_live()
+        context: dict[str, str | None]
         try:
             context = {"token_value": services.token_reveal(actor=request.user, token=token)}
         except DecryptionError as exc:
