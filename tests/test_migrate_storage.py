@@ -148,3 +148,18 @@ def test_a_dry_run_copies_nothing(copied, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "tokens.token: 6 (dry run)" in result.stdout
     assert raw(dst, "SELECT name FROM sqlite_master WHERE type='table'") == []
+
+
+def test_verification_names_a_model_whose_rows_differ_and_fails(copied, tmp_path):
+    dst = tmp_path / "damaged.sqlite3"
+    dst.write_bytes(copied["dst"].read_bytes())
+    with sqlite3.connect(dst) as conn:
+        conn.execute(
+            "DELETE FROM audit_auditevent WHERE id = (SELECT MAX(id) FROM audit_auditevent)"
+        )
+
+    result = migrate_storage(copied["tmp"], copied["src"], dst, "--verify-only")
+
+    assert result.returncode != 0
+    assert "verification failed: audit.auditevent" in result.stderr
+    assert "tokens.token" not in result.stderr

@@ -15,7 +15,7 @@ as extra DATABASES aliases for the run. Steps:
 4. Verify: per model, the row count and a SHA-256 of the ordered ids must match; any mismatch
    makes the command exit non-zero naming the models.
 
---dry-run does step 1 and prints what would be copied. Run it with the application stopped
+--dry-run does step 1 and prints what would be copied; --verify-only does step 4 alone. Run it with the application stopped
 (or read-only): rows written during the copy may be missed, which step 4 then reports.
 """
 
@@ -169,6 +169,8 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true",
                             help="empty the target's tables first when it holds data")  # fmt: skip
         parser.add_argument("--dry-run", action="store_true", help="count, copy nothing")
+        parser.add_argument("--verify-only", action="store_true",
+                            help="only compare source and target (counts and id checksums)")  # fmt: skip
         parser.add_argument("--batch-size", type=int, default=500)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -183,6 +185,9 @@ class Command(BaseCommand):
 
     def run(self, options: dict[str, Any]) -> None:
         order = copied_models()
+        if options["verify_only"]:
+            self.verify(order)
+            return
         occupied = self.occupied(order)
         if occupied and not options["force"]:
             raise CommandError(
