@@ -163,3 +163,10 @@ def test_verification_names_a_model_whose_rows_differ_and_fails(copied, tmp_path
     assert result.returncode != 0
     assert "verification failed: audit.auditevent" in result.stderr
     assert "tokens.token" not in result.stderr
+
+
+def test_it_refuses_a_source_without_our_schema(tmp_path):
+    result = migrate_storage(tmp_path, tmp_path / "empty.sqlite3", tmp_path / "dst.sqlite3")
+
+    assert result.returncode != 0
+    assert "the source holds no mcpcontrol schema" in result.stderr

@@ -185,6 +185,10 @@ class Command(BaseCommand):
 
     def run(self, options: dict[str, Any]) -> None:
         order = copied_models()
+        if order[0]._meta.db_table not in connections[SOURCE].introspection.table_names():
+            raise CommandError(
+                "the source holds no mcpcontrol schema: is --from the right database?"
+            )
         if options["verify_only"]:
             self.verify(order)
             return
