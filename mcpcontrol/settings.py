@@ -122,6 +122,34 @@ for _index, _key in enumerate(ENCRYPTION_KEYS):
             "(32 url-safe base64-encoded bytes)"
         ) from None
 
+# Token values (tokens.Token.token): "fernet" (default, the keys above) or "creds-aes-cbc",
+# the CREDS_KEY/CREDS_IV format another application sharing the tokens collection reads
+# (docs/security.md: weaker, fixed IV and no integrity check, so opt-in and checked here).
+TOKEN_CODEC = env_str("MCPCONTROL_TOKEN_CODEC", "fernet").strip() or "fernet"
+CREDS_KEY = env_secret("CREDS_KEY").strip()
+CREDS_IV = env_secret("CREDS_IV").strip()
+
+
+def _creds_hex(name: str, value: str, size: int) -> None:
+    try:
+        valid = len(bytes.fromhex(value)) == size
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ImproperlyConfigured(
+            f"MCPCONTROL_TOKEN_CODEC=creds-aes-cbc needs {name}: {size} bytes as "
+            f"{size * 2} hex characters (python -c 'import secrets; print(secrets.token_hex({size}))')"
+        )
+
+
+if TOKEN_CODEC not in ("fernet", "creds-aes-cbc"):
+    raise ImproperlyConfigured(
+        f"MCPCONTROL_TOKEN_CODEC must be fernet or creds-aes-cbc, got {TOKEN_CODEC!r}"
+    )
+if TOKEN_CODEC == "creds-aes-cbc":
+    _creds_hex("CREDS_KEY", CREDS_KEY, 32)
+    _creds_hex("CREDS_IV", CREDS_IV, 16)
+
 # Pepper for tokens we issue ourselves (stored as HMAC digests, never in plain text).
 TOKEN_PEPPER = env_secret("MCPCONTROL_TOKEN_PEPPER", SECRET_KEY)
 

@@ -9,6 +9,8 @@ from django.http import HttpRequest
 from tokens import services
 from tokens.models import Token
 
+UNREADABLE = "unreadable: cannot be decrypted (MCPCONTROL_TOKEN_CODEC, keys)"
+
 # Typed with their model for mypy; Django's admin and form classes are not subscriptable at
 # run time, so the plain classes are used there.
 if TYPE_CHECKING:
@@ -43,15 +45,23 @@ class TokenAdmin(_TokenAdmin):
     """Operators see token metadata only; the value is write-only here."""
 
     form = TokenForm
-    list_display = ("identifier", "type", "user", "expires_at", "is_expired", "created_at")
+    list_display = ("identifier", "type", "user", "expires_at", "is_expired", "value", "created_at")
     list_filter = ("type",)
     search_fields = ("identifier", "user__username", "email")
     list_select_related = ("user",)
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("value", "created_at", "updated_at")
 
     @admin.display(boolean=True, description="Expired")
     def is_expired(self, obj: Token) -> bool:
         return obj.is_expired
+
+    @admin.display(description="Value")
+    def value(self, obj: Token) -> str:
+        # Never the value itself; whether it opens, so a row written in a format the codec
+        # does not read shows here instead of failing a reader later.
+        if obj.token is None:
+            return "—"
+        return UNREADABLE if obj.is_unreadable else "stored"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Token]:
         return Token.objects.select_related("user")

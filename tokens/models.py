@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from mcpcontrol.lib.fields import EncryptedTextField
+from mcpcontrol.lib.fields import TokenValueField, is_unreadable
 
 
 class TokenQuerySet(models.QuerySet["Token"]):
@@ -41,8 +41,10 @@ class Token(models.Model):
     email = models.EmailField(blank=True)
     type = models.CharField(max_length=20, choices=Type.choices)
     identifier = models.CharField(max_length=255)
-    # The token itself: Fernet ciphertext, revealed only to its owner.
-    token = EncryptedTextField()
+    # The token itself, revealed only to its owner: Fernet ciphertext, or with
+    # MCPCONTROL_TOKEN_CODEC=creds-aes-cbc the CREDS_KEY/CREDS_IV format another application
+    # sharing this table reads (weaker: fixed IV, no integrity; see docs/security.md).
+    token = TokenValueField()
     expires_at = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -65,3 +67,10 @@ class Token(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def is_unreadable(self) -> bool:
+        """A value is stored but cannot be decrypted: written by another application in the
+        shared format while the codec is off, or under a key removed too early. The API and
+        admin report it on this row only."""
+        return is_unreadable(self.token)

@@ -8,8 +8,14 @@ Throttles then allow (their history reads as empty).
 One warning when an outage starts and one line when it ends, per process, not one per
 call. For RETRY_SECONDS after a failure, calls do not even try, so a request doing a few
 cache calls does not pay a connection timeout for each of them.
+
+Values are stored as JSON, not pickles (JSONSerializer): another application sharing the Redis
+reads a server's connection state without Python, and a value written into it by someone else
+can never run code here when read (docs/storage.md, "Cache values shared with other
+applications").
 """
 
+import json
 import logging
 import threading
 import time
@@ -28,6 +34,20 @@ RETRY_SECONDS = 2.0
 OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError)
 
 T = TypeVar("T")
+
+
+class JSONSerializer:
+    """Redis values as compact UTF-8 JSON. An int stays a bare integer (as with Django's own
+    serializer) so incr() works on it; it is valid JSON anyway. Every value this project caches
+    is JSON already: dicts of str/number/bool/None, ISO 8601 times as strings, floats."""
+
+    def dumps(self, obj: Any) -> bytes | int:
+        if type(obj) is int:
+            return obj
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def loads(self, data: bytes) -> Any:
+        return json.loads(data)
 
 
 class _Outage:
@@ -130,5 +150,6 @@ class RedisCache(DjangoRedisCache):
     """settings.CACHES backend: Django's RedisCache that degrades during a Redis outage."""
 
     def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
-        super().__init__(server, params)
+        options = {"serializer": JSONSerializer, **params.get("OPTIONS", {})}
+        super().__init__(server, {**params, "OPTIONS": options})
         self._class = _DegradingClient

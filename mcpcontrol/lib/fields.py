@@ -57,6 +57,17 @@ def reveal(value: "Sealed | None") -> str:
     return value.reveal() if value is not None else ""
 
 
+def is_unreadable(value: "Sealed | None") -> bool:
+    """Whether a stored secret is there but no configured key (or codec) opens it."""
+    if value is None:
+        return False
+    try:
+        value.reveal()
+    except crypto.DecryptionError:
+        return True
+    return False
+
+
 if TYPE_CHECKING:
     # Field[set type, get type]: django-stubs types the model attributes from these. Django's
     # own Field is not subscriptable at run time, hence the split.
@@ -82,6 +93,11 @@ class _SealingDescriptor:
 class EncryptedTextField(_SealedTextField):
     """Stores Fernet ciphertext; the Python value is a Sealed or None (empty)."""
 
+    sealed_class: type[Sealed] = Sealed
+
+    def rotates_with_encryption_keys(self) -> bool:
+        return True
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("null", True)
         kwargs.setdefault("blank", True)
@@ -99,13 +115,13 @@ class EncryptedTextField(_SealedTextField):
         if isinstance(value, Sealed):
             return value
         if isinstance(value, str) and value.startswith(CIPHERTEXT_PREFIX):
-            return Sealed(value.removeprefix(CIPHERTEXT_PREFIX))  # a dumpdata backup
+            return self.sealed_class(value.removeprefix(CIPHERTEXT_PREFIX))  # a dumpdata backup
         if isinstance(value, str):
-            return Sealed.seal(value)  # plaintext from code, a form or a fixture
+            return self.sealed_class.seal(value)  # plaintext from code, a form or a fixture
         raise TypeError("EncryptedTextField accepts str, Sealed or None")
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Sealed | None:
-        return Sealed(value) if value else None
+        return self.sealed_class(value) if value else None
 
     def get_prep_value(self, value: Any) -> str | None:
         value = self.to_python(value)
@@ -115,6 +131,36 @@ class EncryptedTextField(_SealedTextField):
         # dumpdata carries the ciphertext, marked so loaddata keeps it as ciphertext.
         value = self.value_from_object(obj)
         return f"{CIPHERTEXT_PREFIX}{value.ciphertext}" if isinstance(value, Sealed) else ""
+
+
+class TokenSealed(Sealed):
+    """A token value sealed by the token codec (MCPCONTROL_TOKEN_CODEC): Fernet by default, or
+    the CREDS_KEY/CREDS_IV format shared with another application reading the same rows."""
+
+    __slots__ = ()
+
+    @classmethod
+    def seal(cls, plaintext: str) -> "Sealed":
+        return cls(crypto.token_encrypt(plaintext))
+
+    def reveal(self) -> str:
+        return crypto.token_decrypt(self.ciphertext)
+
+
+class TokenValueField(EncryptedTextField):
+    """EncryptedTextField whose values go through the token codec (tokens.Token.token)."""
+
+    sealed_class = TokenSealed
+
+    def rotates_with_encryption_keys(self) -> bool:
+        # Shared-format values are under CREDS_KEY, which rotate_encryption_keys cannot touch.
+        return not crypto.token_codec_shared()
+
+    def deconstruct(self) -> Any:
+        # The codec is a run-time setting, not schema: the column is the same text column, so
+        # migrations keep seeing an EncryptedTextField and none is generated for the switch.
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "mcpcontrol.lib.fields.EncryptedTextField", args, kwargs
 
 
 class Unreadable:

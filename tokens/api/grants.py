@@ -6,6 +6,7 @@ dropped where it lives (the server's OAuth connection or credential input)."""
 from typing import Any
 
 from credentials.models import Grant
+from mcpcontrol.lib.fields import is_unreadable
 
 PREFIX = "grant-"
 TYPES = {
@@ -26,7 +27,7 @@ def entry(grant: Grant) -> dict[str, Any]:
         "id": f"{PREFIX}{grant.pk}", "type": TYPES[Grant.Kind(grant.kind)],
         "identifier": identifier(grant), "email": "", "expires_at": grant.expires_at,
         "is_expired": grant.expired, "created_at": grant.created_at,
-        "updated_at": grant.updated_at,
+        "updated_at": grant.updated_at, "unreadable": is_unreadable(grant.secret),
         "metadata": {
             "server_id": str(grant.server_id), "server_name": grant.server.name,
             "agent_id": str(grant.agent_id) if grant.agent_id else None, "scope": grant.scope,

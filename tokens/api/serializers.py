@@ -12,11 +12,13 @@ from tokens.models import Token
 class TokenSerializer(serializers.ModelSerializer[Token]):
     id = serializers.SerializerMethodField()
     is_expired = serializers.BooleanField(read_only=True)
+    # True when the stored value cannot be decrypted (this row only; see Token.is_unreadable).
+    unreadable = serializers.BooleanField(source="is_unreadable", read_only=True)
 
     class Meta:
         model = Token
         fields: tuple[str, ...] = ("id", "type", "identifier", "email", "expires_at", "is_expired", "metadata",
-                  "created_at", "updated_at")  # fmt: skip
+                  "created_at", "updated_at", "unreadable")  # fmt: skip
 
     def get_id(self, token: Token) -> str:
         return str(token.pk)
@@ -24,19 +26,25 @@ class TokenSerializer(serializers.ModelSerializer[Token]):
 
 class TokenDetailSerializer(TokenSerializer):
     """For the owner only: the decrypted token value. It comes in the context as
-    "token_value" from services.token_reveal, so that every read of it is audited."""
+    "token_value" from services.token_reveal, so that every read of it is audited. An
+    unreadable value is null, with "error" saying why (never a 500)."""
 
     token = serializers.SerializerMethodField()
     user_id = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
 
     class Meta(TokenSerializer.Meta):
-        fields = (*TokenSerializer.Meta.fields, "user_id", "token")
+        fields = (*TokenSerializer.Meta.fields, "user_id", "token", "error")
 
     def get_user_id(self, token: Token) -> str:
         return str(token.user_id)
 
-    def get_token(self, token: Token) -> str:
-        return str(self.context["token_value"])
+    def get_token(self, token: Token) -> str | None:
+        value = self.context["token_value"]
+        return None if value is None else str(value)
+
+    def get_error(self, token: Token) -> str | None:
+        return self.context.get("error")
 
 
 class TokenRenewedSerializer(TokenSerializer):

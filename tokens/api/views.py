@@ -16,6 +16,7 @@ from mcpcontrol.api.pagination import PagePagination
 from mcpcontrol.api.permissions import READ_TOKENS, WRITE_TOKENS, HasScope, request_scopes
 from mcpcontrol.api.schema import TokenGeneratedSerializer, errors
 from mcpcontrol.api.throttling import TokenGenerationThrottle, WritesThrottle
+from mcpcontrol.lib.crypto import DecryptionError
 from tokens import services
 from tokens.api import grants
 from tokens.api.serializers import (
@@ -96,16 +97,26 @@ class TokenViewSet(viewsets.GenericViewSet[Token]):
         if pk.startswith(grants.PREFIX):
             return self._retrieve_grant(request, pk)
         token = self.get_live()
-        value = services.token_reveal(actor=request.user, token=token)
-        data = TokenDetailSerializer(token, context={"token_value": value}).data
+        context: dict[str, str | None]
+        try:
+            context = {"token_value": services.token_reveal(actor=request.user, token=token)}
+        except DecryptionError as exc:
+            # This row only: the value is reported unreadable, never a 500 (docs/security.md).
+            context = {"token_value": None, "error": str(exc)}
+        data = TokenDetailSerializer(token, context=context).data
         return Response(data, headers={"Cache-Control": "no-store"})
 
     def _retrieve_grant(self, request: Request, pk: str) -> Response:
         grant = grants.grant_of(request.user, pk)
         if grant is None or grant.expired:
             raise NotFound("Token not found or expired")
-        value = credential_services.grant_reveal(actor=request.user, grant=grant)
-        body = {**grants.entry(grant), "user_id": str(request.user.pk), "token": value}
+        try:
+            value: str | None = credential_services.grant_reveal(actor=request.user, grant=grant)
+            error = None
+        except DecryptionError as exc:
+            value, error = None, str(exc)
+        body = {**grants.entry(grant), "user_id": str(request.user.pk), "token": value,
+                "error": error}  # fmt: skip
         return Response(body, headers={"Cache-Control": "no-store"})
 
     @extend_schema(responses={204: None, **errors(401, 403, 404, 409, 429)})

@@ -29,7 +29,8 @@ def sealed_fields(model: type[models.Model]) -> list[str]:
     return [
         f.name
         for f in model._meta.concrete_fields
-        if isinstance(f, EncryptedTextField | EncryptedJSONField)
+        if isinstance(f, EncryptedJSONField)
+        or (isinstance(f, EncryptedTextField) and f.rotates_with_encryption_keys())
     ]
 
 
