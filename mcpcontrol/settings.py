@@ -145,6 +145,7 @@ INSTALLED_APPS = [
     "servers",
     "credentials",
     "tokens",
+    "gateway",
 ]
 
 MIDDLEWARE = [
