@@ -31,6 +31,8 @@ class _AgentScoped(viewsets.GenericViewSet[Any]):
     throttle_classes = (WritesThrottle,)
     read_scope, write_scope = READ_SERVERS, WRITE_SERVERS
     filter_backends = ()
+    # No OPTIONS metadata: DRF's would call get_object() on these nested routes (405 instead).
+    metadata_class = None
 
     def agent(self) -> Agent:
         visible = Agent.objects.for_user(self.request.user)

@@ -45,13 +45,17 @@ def key_for(agent: Any) -> str:
 
 
 def test_it_lists_and_calls_upstream_tools(gateway_url, echo_peer):
-    server = echo_server(echo_peer, )
+    server = echo_server(
+        echo_peer,
+    )
     agent = AgentFactory()
     url = f"{gateway_url}/mcp/agents/{agent.pk}"
 
     async def work(client: Client) -> Any:
         tools = await client.list_tools()
-        return [t.name for t in tools.tools], await client.call_tool("mcp__echo__add", {"a": 2, "b": 3})
+        return [t.name for t in tools.tools], await client.call_tool(
+            "mcp__echo__add", {"a": 2, "b": 3}
+        )
 
     names, result = run(url, key_for(agent), work)
     assert names == ["mcp__echo__whoami", "mcp__echo__add", "mcp__echo__hang"]
@@ -86,7 +90,9 @@ def test_an_agent_without_its_credential_is_told_where_to_reconnect(gateway_url,
 
     result = run(f"{gateway_url}/mcp/agents/{agent.pk}", key_for(agent), whoami)
     assert result.is_error
-    assert f"reconnect at http://127.0.0.1:8000/admin/servers/mcpserver/{server.pk}/" in text(result)
+    assert f"reconnect at http://127.0.0.1:8000/admin/servers/mcpserver/{server.pk}/" in text(
+        result
+    )
     assert ToolCall.objects.get().outcome == "auth_required"
 
 
@@ -161,3 +167,38 @@ def test_the_owners_jwt_works_and_another_users_jwt_is_404(gateway_url):
     theirs = str(jwt_pair_for(user=AgentFactory().owner, scopes=["read:servers"]).access_token)
     assert _status(url, mine) == 200
     assert _status(url, theirs) == 404
+
+
+def test_an_agent_configured_from_gateway_mode_reaches_its_tools(
+    gateway_url, echo_peer, settings, make_client
+):
+    settings.MCPCONTROL_PUBLIC_URL = gateway_url
+    echo_server(echo_peer)
+    agent = AgentFactory()
+    key = key_for(agent)
+    api = make_client(agent.owner)
+    config = api.get(f"/api/v1/agents/{agent.pk}/mcp-config?mode=gateway", HTTP_X_AGENT_KEY=key)
+    [entry] = config.json()["mcpServers"].values()
+    token = entry["headers"]["Authorization"].removeprefix("Bearer ")
+
+    async def work(client: Client) -> Any:
+        return await client.call_tool("mcp__echo__add", {"a": 40, "b": 2})
+
+    assert text(run(entry["url"], token, work)) == "42"
+
+
+def test_the_policy_hides_and_refuses_denied_tools(gateway_url, echo_peer):
+    from gateway.services import agent_policy_set
+
+    echo_server(echo_peer, alias="echo")
+    agent = AgentFactory()
+    agent_policy_set(actor=None, agent=agent, changes={"naming": "alias", "deny": ["*_hang"]})
+
+    async def work(client: Client) -> Any:
+        names = [t.name for t in (await client.list_tools()).tools]
+        return names, await client.call_tool("echo_hang", {})
+
+    names, refused = run(f"{gateway_url}/mcp/agents/{agent.pk}", key_for(agent), work)
+    assert names == ["echo_whoami", "echo_add"]
+    assert refused.is_error and "policy denies" in text(refused)
+    assert ToolCall.objects.get().outcome == "denied"

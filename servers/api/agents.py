@@ -4,7 +4,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -137,15 +137,40 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
             "expires_at": state.expires_at, "updated_at": connection.updated_at,
         })  # fmt: skip
 
-    @extend_schema(responses={200: McpConfigSerializer, **errors(401, 403, 404)})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "mode",
+                enum=["direct", "gateway"],
+                required=False,
+                description="direct (default): one entry per upstream with its "
+                "credentials; gateway: one entry, the agent's gateway endpoint.",
+            ),
+            OpenApiParameter(
+                "X-Agent-Key",
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="gateway mode: an agent key to put in the entry.",
+            ),
+        ],
+        responses={200: McpConfigSerializer, **errors(400, 401, 403, 404)},
+    )
     @action(detail=True, methods=["get"], url_path="mcp-config")
     def mcp_config(self, request: Request, pk: str) -> Response:
-        """The agent's client config. It reveals secrets: audited, and never cached.
+        """The agent's client config. Direct mode reveals secrets: audited, never cached.
 
         Another user's agent (a superuser sees every agent) answers only to an explicit
         `?as_admin=1`: an administrator reads private credentials on purpose, on the record.
+        Gateway mode reveals no upstream secret (docs/gateway.md).
         """
         agent = self.get_object()
+        mode = request.query_params.get("mode", "direct")
+        if mode not in ("direct", "gateway"):
+            raise ValidationError({"mode": ["mode must be direct or gateway."]})
+        no_store = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        if mode == "gateway":
+            key = request.headers.get("X-Agent-Key", "")
+            return Response(services.mcp_config_gateway(agent=agent, key=key), headers=no_store)
         if agent.owner_id != request.user.pk and request.query_params.get("as_admin") != "1":
             raise PermissionDenied(
                 "This agent belongs to another user: add ?as_admin=1 to read its credentials "
