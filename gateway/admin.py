@@ -43,7 +43,7 @@ class AgentPolicyAdmin(_PolicyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AgentPolicy]:
         qs = AgentPolicy.objects.select_related("agent")
-        return qs if request.user.is_superuser else qs.filter(agent__owner=request.user)
+        return qs if request.user.is_superuser else qs.filter(agent__owner_id=request.user.pk)
 
 
 @admin.register(ToolCall)

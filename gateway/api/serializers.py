@@ -18,9 +18,9 @@ class AgentKeySerializer(serializers.ModelSerializer[AgentKey]):
 
     class Meta:
         model = AgentKey
-        fields = ("id", "agent_id", "name", "prefix", "state", "expires_at", "last_used_at",
+        fields: tuple[str, ...] = ("id", "agent_id", "name", "prefix", "state", "expires_at", "last_used_at",
                   "revoked_at", "created_at")  # fmt: skip
-        read_only_fields = fields
+        read_only_fields: tuple[str, ...] = fields
 
     def get_id(self, key: AgentKey) -> str:
         return str(key.pk)

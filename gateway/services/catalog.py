@@ -96,16 +96,17 @@ def call_target(*, agent: Agent, server_id: int) -> Target | str:
     resolved = credentials().resolve(needs=needs)[server.pk]
     if resolved.missing:
         return f"auth: {resolved.missing}; reconnect at {console_url(server.pk)}"
-    timeouts = {"timeout": _timeout(server), "init_timeout": _timeout(server)}
+    seconds = _timeout(server)
     if server.transport_type == McpServer.Transport.STDIO:
         return Target(transport=server.transport_type, command=server.command,
-                      args=resolved.args, env=resolved.env, cwd=server.cwd, **timeouts)  # fmt: skip
+                      args=resolved.args, env=resolved.env, cwd=server.cwd,
+                      timeout=seconds, init_timeout=seconds)  # fmt: skip
     try:
         check_url(resolved.url)  # the SSRF guard, as for health checks
     except BlockedUrl as exc:
         return f"URL refused: {exc}"
     return Target(transport=server.transport_type, url=resolved.url, headers=resolved.headers,
-                  **timeouts)  # fmt: skip
+                  timeout=seconds, init_timeout=seconds)  # fmt: skip
 
 
 def tool_call_record(
