@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import mcp_types as types
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ObjectDoesNotExist
@@ -25,7 +26,8 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from gateway.services import KeyRejected, agent_key_authenticate
 from gateway.services.catalog import agent_catalog, call_target, console_url, tool_call_record
-from gateway.services.upstream import upstream_call
+from gateway.services.sessions import SessionPool
+from gateway.services.upstream import pooled_call, upstream_call
 from mcpcontrol.api.permissions import READ_SERVERS
 from mcpcontrol.lib.http import SharedPool
 from servers.models import Agent
@@ -101,6 +103,7 @@ class Gateway:
         )  # fmt: skip
         self.manager: StreamableHTTPSessionManager | None = None
         self.pool: SharedPool | None = None
+        self.sessions: SessionPool | None = None
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -110,8 +113,10 @@ class Gateway:
         )
         self.pool = SharedPool(max_connections=POOL_CONNECTIONS)
         try:
-            async with self.manager.run():
+            async with self.manager.run(), anyio.create_task_group() as tg:
+                self.sessions = SessionPool(tg=tg, http=self.pool)
                 yield
+                tg.cancel_scope.cancel()  # the pooled upstream sessions end with the worker
         finally:
             await self.pool.close_pool()
 
@@ -151,9 +156,13 @@ class Gateway:
         if isinstance(target, str):
             outcome = "auth_required" if target.startswith("auth:") else "upstream_error"
             return outcome, _error(f"{route.server_name}: {target}")
-        assert self.pool is not None, "the gateway serves only inside its lifespan"
-        answer = await upstream_call(target, tool=route.tool, arguments=params.arguments,
-                                     pool=self.pool)  # fmt: skip
+        assert self.pool is not None and self.sessions is not None, "serves inside its lifespan"
+        if target.transport == "stdio":  # a process per call (stdio pooling: docs/gateway.md)
+            answer = await upstream_call(target, tool=route.tool, arguments=params.arguments,
+                                         pool=self.pool)  # fmt: skip
+        else:
+            answer = await pooled_call(target, server_id=route.server_id, tool=route.tool,
+                                       arguments=params.arguments, sessions=self.sessions)  # fmt: skip
         if answer.result is not None:
             return answer.outcome, answer.result
         reason = f"{route.server_name}: {answer.reason}"
