@@ -202,3 +202,23 @@ def test_the_policy_hides_and_refuses_denied_tools(gateway_url, echo_peer):
     assert names == ["echo_whoami", "echo_add"]
     assert refused.is_error and "policy denies" in text(refused)
     assert ToolCall.objects.get().outcome == "denied"
+
+
+def test_a_changed_credential_is_presented_at_once_despite_the_pooled_session(
+    gateway_url, echo_peer
+):
+    from credentials.models import Grant
+
+    server = echo_server(echo_peer, auth_type="bearer")
+    GrantFactory(server=server, secret="first")
+    agent = AgentFactory()
+    url, key = f"{gateway_url}/mcp/agents/{agent.pk}", key_for(agent)
+
+    async def whoami(client: Client) -> str:
+        return text(await client.call_tool("mcp__echo__whoami", {}))
+
+    assert run(url, key, whoami) == "Bearer first"
+    assert run(url, key, whoami) == "Bearer first"
+    Grant.objects.all().delete()
+    GrantFactory(server=server, secret="second")
+    assert run(url, key, whoami) == "Bearer second"
