@@ -1,4 +1,4 @@
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
@@ -40,6 +40,12 @@ class AgentKeyAdmin(_KeyAdmin):
 @admin.register(AgentPolicy)
 class AgentPolicyAdmin(_PolicyAdmin):
     list_display = ("agent", "naming", "updated_at")
+    fields = ("agent", "naming", "allow", "deny")
+
+    def save_model(self, request: HttpRequest, obj: AgentPolicy, form: Any, change: bool) -> None:
+        # Through the service, so the change is validated and audited like the API's.
+        changes = {name: form.cleaned_data[name] for name in ("naming", "allow", "deny")}
+        services.agent_policy_set(actor=request.user, agent=obj.agent, changes=changes)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AgentPolicy]:
         qs = AgentPolicy.objects.select_related("agent")

@@ -76,8 +76,14 @@ def test_two_agents_present_their_own_credentials_upstream(gateway_url, echo_pee
     async def whoami(client: Client) -> str:
         return text(await client.call_tool("mcp__echo__whoami", {}))
 
-    assert run(f"{gateway_url}/mcp/agents/{ann.pk}", key_for(ann), whoami) == "Bearer ann-secret"
-    assert run(f"{gateway_url}/mcp/agents/{bob.pk}", key_for(bob), whoami) == "Bearer bob-secret"
+    ann_key, bob_key = key_for(ann), key_for(bob)
+    for _ in range(2):
+        assert run(f"{gateway_url}/mcp/agents/{ann.pk}", ann_key, whoami) == "Bearer ann-secret"
+        assert run(f"{gateway_url}/mcp/agents/{bob.pk}", bob_key, whoami) == "Bearer bob-secret"
+    # One pooled upstream session per credential, reused by the second round of calls.
+    from mcpcontrol.asgi import gateway
+
+    assert gateway.sessions is not None and len(gateway.sessions.held) == 2
 
 
 def test_an_agent_without_its_credential_is_told_where_to_reconnect(gateway_url, echo_peer):
