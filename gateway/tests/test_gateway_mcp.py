@@ -228,3 +228,44 @@ def test_a_changed_credential_is_presented_at_once_despite_the_pooled_session(
     Grant.objects.all().delete()
     GrantFactory(server=server, secret="second")
     assert run(url, key, whoami) == "Bearer second"
+
+
+def test_a_hanging_stdio_upstream_times_out_is_reaped_and_blocks_no_one(
+    gateway_url, echo_peer, tmp_path
+):
+    import os
+
+    pidfile = tmp_path / "hang.pid"
+    McpServerFactory(
+        name="Stuck", url="", transport_type="stdio", timeout_ms=1000, tools=[{"name": "x"}],
+        command=sys.executable, args=[str(PEERS / "hang_peer.py"), str(pidfile)],
+    )  # fmt: skip
+    echo_server(echo_peer)
+    agent = AgentFactory()
+    results: dict[str, Any] = {}
+
+    async def work(client: Client) -> None:
+        async def stuck() -> None:
+            results["stuck"] = await client.call_tool("mcp__stuck__x", {})
+
+        async def add() -> None:
+            await anyio.sleep(0.3)
+            results["add"] = await client.call_tool("mcp__echo__add", {"a": 2, "b": 2})
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stuck)
+            tg.start_soon(add)
+
+    run(f"{gateway_url}/mcp/agents/{agent.pk}", key_for(agent), work)
+    assert text(results["add"]) == "4"
+    assert results["stuck"].is_error and "did not answer within 2s" in text(results["stuck"])
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the hung stdio upstream was left running")
