@@ -23,7 +23,8 @@ ECHO_TOOLS = [{"name": "whoami"}, {"name": "add"}, {"name": "hang"}]
 
 def echo_server(peer: Any, **fields: Any) -> McpServer:
     fields.setdefault("name", "Echo")
-    return McpServerFactory(url=f"http://127.0.0.1:{peer.port}/mcp", tools=ECHO_TOOLS, **fields)
+    fields.setdefault("tools", ECHO_TOOLS)
+    return McpServerFactory(url=f"http://127.0.0.1:{peer.port}/mcp", **fields)
 
 
 async def _session(url: str, token: str, work: Any) -> Any:
@@ -269,3 +270,31 @@ def test_a_hanging_stdio_upstream_times_out_is_reaped_and_blocks_no_one(
         time.sleep(0.1)
     else:
         pytest.fail("the hung stdio upstream was left running")
+
+
+def test_an_upstream_refusing_the_credential_says_where_to_reconnect(gateway_url):
+    from tests.mcp_peers import sdk_peer_args, start_peer
+
+    peer = start_peer(
+        sdk_peer_args("streamable-http", "--require-header", "Authorization:Bearer right")
+    )
+    try:
+        server = echo_server(peer, name="Guarded", auth_type="bearer", tools=[{"name": "echo"}])
+        grant = GrantFactory(server=server, secret="wrong")
+        agent = AgentFactory()
+        url, key = f"{gateway_url}/mcp/agents/{agent.pk}", key_for(agent)
+
+        async def call(client: Client) -> Any:
+            return await client.call_tool("mcp__guarded__echo", {})
+
+        refused = run(url, key, call)
+        assert refused.is_error and "HTTP 401" in text(refused)
+        assert f"reconnect at http://127.0.0.1:8000/admin/servers/mcpserver/{server.pk}/" in text(
+            refused
+        )
+        assert ToolCall.objects.get().outcome == "auth_required"
+        grant.delete()
+        GrantFactory(server=server, secret="right")
+        assert text(run(url, key, call)) == "ok"
+    finally:
+        peer.stop()
