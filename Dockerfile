@@ -23,4 +23,4 @@ USER app
 EXPOSE 8000
 ENTRYPOINT ["tini", "--"]
 # Workers: WEB_CONCURRENCY (read by gunicorn.conf.py).
-CMD ["gunicorn", "mcpcontrol.wsgi", "--bind", "0.0.0.0:8000"]
+CMD ["gunicorn", "mcpcontrol.asgi", "--worker-class", "uvicorn_worker.UvicornWorker", "--bind", "0.0.0.0:8000"]

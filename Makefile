@@ -73,7 +73,8 @@ run: $(BIN)/.installed
 	$(BIN)/celery -A mcpcontrol beat --loglevel=INFO --pidfile= >.run/beat.log 2>&1 &
 	echo "worker, beat and the demo MCP server (http://127.0.0.1:$(DEMO_MCP_PORT)/mcp) log to .run/"
 	echo "serving at http://$(HOST):$(PORT)/admin/ (API docs: http://$(HOST):$(PORT)/api/docs/)"
-	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
+	# ASGI: Django and the MCP gateway (/mcp/agents/<id>) in gunicorn's uvicorn workers.
+	$(BIN)/gunicorn mcpcontrol.asgi --worker-class uvicorn_worker.UvicornWorker --bind $(HOST):$(PORT)
 
 # Chromium drives the browser tests; install it from Debian when we may (root with apt).
 system-deps:
@@ -105,6 +106,7 @@ format: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python bench/health_bench.py
 	$(BIN)/python bench/api_bench.py
+	$(BIN)/python bench/gateway_bench.py
 
 clean:
 	rm -rf $(VENV) node_modules .run db.sqlite3

@@ -173,6 +173,7 @@ INSTALLED_APPS = [
     "servers",
     "credentials",
     "tokens",
+    "gateway",
 ]
 
 MIDDLEWARE = [

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("audit", "servers", "credentials", "tokens", "mcpcontrol")
+PACKAGES = ("audit", "servers", "credentials", "tokens", "gateway", "mcpcontrol")
 # Modules of the mcpcontrol package that compose the apps (they may import any of them).
 COMPOSITION_ROOT = (
     "mcpcontrol.urls", "mcpcontrol.api.urls", "mcpcontrol.api.stats", "mcpcontrol.settings",
@@ -29,6 +29,8 @@ CORES = {
     "servers": {"lib", "audit"},
     "credentials": {"lib", "audit", "servers"},
     "tokens": {"lib", "audit"},
+    # The gateway reaches credentials only through servers' port, like servers itself.
+    "gateway": {"lib", "audit", "servers"},
 }
 # Each app's HTTP side: its core, the plumbing, and what its core may use (with their HTTP).
 HTTP = {

@@ -25,5 +25,6 @@ urlpatterns = [
     # Before the router: "stats" would otherwise be read as a server id and 404.
     path("admin/servers/stats", AdminStatsView.as_view(), name="admin-server-stats"),
     path("", include("credentials.api.urls")),
+    path("", include("gateway.api.urls")),
     path("", include(router.urls)),
 ]

@@ -146,18 +146,35 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
                 description="Render the file this client documents (see docs/api.md); the "
                 "answer is then {client, file_name, syntax, source, config, content, "
                 "unsupported, missing_credentials}.",
-            )
+            ),
+            OpenApiParameter(
+                "mode", enum=["direct", "gateway"], required=False,
+                description="direct (default): one entry per upstream with its "
+                "credentials; gateway: one entry, the agent's gateway endpoint.",
+            ),
+            OpenApiParameter(
+                "X-Agent-Key", location=OpenApiParameter.HEADER, required=False,
+                description="gateway mode: an agent key to put in the entry.",
+            ),
         ],
         responses={200: McpConfigSerializer, **errors(400, 401, 403, 404)},
     )  # fmt: skip
     @action(detail=True, methods=["get"], url_path="mcp-config")
     def mcp_config(self, request: Request, pk: str) -> Response:
-        """The agent's client config. It reveals secrets: audited, and never cached.
+        """The agent's client config. Direct mode reveals secrets: audited, never cached.
 
         Another user's agent (a superuser sees every agent) answers only to an explicit
         `?as_admin=1`: an administrator reads private credentials on purpose, on the record.
+        Gateway mode reveals no upstream secret (docs/gateway.md).
         """
         agent = self.get_object()
+        mode = request.query_params.get("mode", "direct")
+        if mode not in ("direct", "gateway"):
+            raise ValidationError({"mode": ["mode must be direct or gateway."]})
+        no_store = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        if mode == "gateway":
+            key = request.headers.get("X-Agent-Key", "")
+            return Response(services.mcp_config_gateway(agent=agent, key=key), headers=no_store)
         if agent.owner_id != request.user.pk and request.query_params.get("as_admin") != "1":
             raise PermissionDenied(
                 "This agent belongs to another user: add ?as_admin=1 to read its credentials "
@@ -174,7 +191,7 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
             config = services.client_config_render(
                 config=config, client=client, bridge=settings.MCPCONTROL_CONFIG_BRIDGE_REMOTE
             )
-        return Response(config, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return Response(config, headers=no_store)
 
     @extend_schema(responses={200: AgentToolsSerializer, **errors(401, 403, 404)})
     @action(detail=True, methods=["get"])

@@ -102,6 +102,20 @@ def mcp_config_build(*, actor: Any, agent: Agent) -> dict[str, Any]:
     return {"mcpServers": config, "missing_credentials": missing}
 
 
+# mcp-config's gateway mode: the agent holds our URL and its own key, no upstream secret.
+GATEWAY_KEY_PLACEHOLDER = "<agent API key: POST /api/v1/agents/{id}/keys>"
+
+
+def mcp_config_gateway(*, agent: Agent, key: str = "") -> dict[str, Any]:
+    """One entry, the agent's gateway endpoint (docs/gateway.md), with `key` (an agent key
+    the caller already holds) or a placeholder in its Authorization header. No upstream
+    secret is read, so nothing is audited."""
+    url = f"{settings.MCPCONTROL_PUBLIC_URL}/mcp/agents/{agent.pk}"
+    bearer = key or GATEWAY_KEY_PLACEHOLDER.format(id=agent.pk)
+    entry = {"type": "http", "url": url, "headers": {"Authorization": f"Bearer {bearer}"}}
+    return {"mcpServers": {"mcpcontrol": entry}, "missing_credentials": []}
+
+
 def _tool_name(tool: Any) -> str | None:
     if isinstance(tool, str):
         return tool

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from gateway.api.views import AgentKeyViewSet, AgentPolicyViewSet
+
+AGENT = "agents/<int:agent_id>"
+keys = AgentKeyViewSet.as_view({"get": "list", "post": "create"})
+key = AgentKeyViewSet.as_view({"get": "retrieve", "delete": "destroy"})
+policy = AgentPolicyViewSet.as_view(
+    {"get": "retrieve", "patch": "partial_update", "put": "partial_update"}
+)
+
+urlpatterns = [
+    path(f"{AGENT}/keys", keys, name="agent-keys"),
+    path(f"{AGENT}/keys/<int:pk>", key, name="agent-key"),
+    path(f"{AGENT}/gateway-policy", policy, name="agent-gateway-policy"),
+]

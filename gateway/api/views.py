@@ -1,0 +1,98 @@
+"""/api/v1/agents/{id}/keys and /gateway-policy: governed like the agent itself (visible
+through Agent.objects.for_user, so another user's agent is 404; the servers scopes)."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.generics import get_object_or_404
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from gateway import services
+from gateway.api.serializers import (
+    AgentKeyCreatedSerializer,
+    AgentKeyCreateSerializer,
+    AgentKeySerializer,
+    AgentPolicySerializer,
+)
+from gateway.models import AgentKey
+from mcpcontrol.api.pagination import PagePagination
+from mcpcontrol.api.permissions import READ_SERVERS, WRITE_SERVERS, HasScope
+from mcpcontrol.api.schema import errors
+from mcpcontrol.api.throttling import WritesThrottle
+from servers.models import Agent
+
+
+class _AgentScoped(viewsets.GenericViewSet[Any]):
+    permission_classes = (IsAuthenticated, HasScope)
+    throttle_classes = (WritesThrottle,)
+    read_scope, write_scope = READ_SERVERS, WRITE_SERVERS
+    filter_backends = ()
+    # No OPTIONS metadata: DRF's would call get_object() on these nested routes (405 instead).
+    metadata_class = None
+
+    def agent(self) -> Agent:
+        visible = Agent.objects.for_user(self.request.user)
+        return get_object_or_404(visible, pk=self.kwargs["agent_id"])
+
+
+class AgentKeyViewSet(_AgentScoped):
+    serializer_class = AgentKeySerializer
+    pagination_class = PagePagination.of("keys", "nested")
+
+    def get_queryset(self) -> QuerySet[AgentKey]:
+        return AgentKey.objects.filter(agent=self.agent()).order_by("-created_at", "-id")
+
+    @extend_schema(responses={200: AgentKeySerializer(many=True), **errors(400, 401, 403, 404)})
+    def list(self, request: Request, agent_id: str) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(AgentKeySerializer(page, many=True).data)
+
+    @extend_schema(
+        request=AgentKeyCreateSerializer,
+        responses={201: AgentKeyCreatedSerializer, **errors(400, 401, 403, 404, 429)},
+    )
+    def create(self, request: Request, agent_id: str) -> Response:
+        agent = self.agent()
+        serializer = AgentKeyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key, raw = services.agent_key_create(actor=request.user, agent=agent,
+                                             **serializer.validated_data)  # fmt: skip
+        body = {**AgentKeySerializer(key).data, "key": raw}
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(responses={200: AgentKeySerializer, **errors(401, 403, 404)})
+    def retrieve(self, request: Request, agent_id: str, pk: str) -> Response:
+        return Response(AgentKeySerializer(get_object_or_404(self.get_queryset(), pk=pk)).data)
+
+    @extend_schema(responses={200: AgentKeySerializer, **errors(401, 403, 404, 429)})
+    def destroy(self, request: Request, agent_id: str, pk: str) -> Response:
+        """Revoke the key (kept, marked revoked, for the record); 200 with its new state."""
+        key = get_object_or_404(self.get_queryset(), pk=pk)
+        key = services.agent_key_revoke(actor=request.user, key=key)
+        return Response(AgentKeySerializer(key).data)
+
+
+class AgentPolicyViewSet(_AgentScoped):
+    serializer_class = AgentPolicySerializer
+
+    @extend_schema(responses={200: AgentPolicySerializer, **errors(401, 403, 404)})
+    def retrieve(self, request: Request, agent_id: str) -> Response:
+        policy = services.agent_policy_get(agent=self.agent())
+        return Response(AgentPolicySerializer(policy).data)
+
+    @extend_schema(
+        request=AgentPolicySerializer,
+        responses={200: AgentPolicySerializer, **errors(400, 401, 403, 404, 429)},
+    )
+    def partial_update(self, request: Request, agent_id: str) -> Response:
+        agent = self.agent()
+        serializer = AgentPolicySerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        policy = services.agent_policy_set(
+            actor=request.user, agent=agent, changes=dict(serializer.validated_data)
+        )
+        return Response(AgentPolicySerializer(policy).data)

@@ -1,0 +1,122 @@
+"""What one agent sees through the gateway: its tools, named by its convention, and how a
+call to one of them reaches its upstream. Synchronous (the ORM); the endpoint runs these in
+a worker thread."""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from gateway.models import AgentPolicy, ToolCall
+from gateway.services.policy import agent_policy_get, policy_allows
+from mcpcontrol.lib.urlguard import BlockedUrl, check_url
+from servers.credential_port import credentials
+from servers.mcp_client import Target
+from servers.models import MAX_TIMEOUT_MS, Agent, McpServer
+from servers.services import agent_servers, tool_names
+
+# A call's OAuth renewal waits at most this long (a slow authorization server must not
+# eat the whole call budget); a late refresh still completes for the next call.
+REFRESH_BUDGET_SECONDS = 5.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    server_id: int
+    server_name: str
+    tool: str  # the upstream's own name
+
+
+@dataclass(kw_only=True)
+class Catalog:
+    """The agent's tool list (MCP tool dicts under the agent's names) and their routes."""
+
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    routes: dict[str, Route] = field(default_factory=dict)
+    hidden: dict[str, str] = field(default_factory=dict)  # name -> why it is not offered
+
+
+def _by_name(server: McpServer) -> dict[str, dict[str, Any]]:
+    return {t["name"]: t for t in server.tools or [] if isinstance(t, dict) and "name" in t}
+
+
+def agent_catalog(*, agent: Agent) -> Catalog:
+    """The tools of every enabled server the agent may use, from the lists the health engine
+    stored, named as mcp-config names them (servers.services.tool_names).
+
+    A name two servers would share is offered by neither (routing it would guess); a name
+    the policy refuses is neither listed nor callable.
+    """
+    servers = agent_servers(agent)
+    policy = agent_policy_get(agent=agent)
+    naming = "alias_name" if policy.naming == AgentPolicy.Naming.ALIAS else "mcp_name"
+    names = tool_names(servers)
+    collided = {c["name"] for c in names["collisions"]}
+    by_server = {s.pk: (s, _by_name(s)) for s in servers}
+    catalog = Catalog()
+    for entry in names["tools"]:
+        name = entry[naming]
+        if name in collided:
+            catalog.hidden[name] = "two servers offer a tool under this name"
+            continue
+        if not policy_allows(policy, name):
+            catalog.hidden[name] = "the agent's gateway policy denies this tool"
+            continue
+        server, tools = by_server[int(entry["server_id"])]
+        upstream = tools.get(entry["tool"], {"name": entry["tool"]})
+        schema = upstream.get("inputSchema") or {"type": "object"}
+        catalog.tools.append({"name": name, "description": upstream.get("description") or "",
+                              "inputSchema": schema})  # fmt: skip
+        catalog.routes[name] = Route(server_id=server.pk, server_name=server.name,
+                                     tool=entry["tool"])  # fmt: skip
+    return catalog
+
+
+def console_url(server_id: int) -> str:
+    """Where a person re-authorizes the server's credential (the console's server page)."""
+    return f"{settings.MCPCONTROL_PUBLIC_URL}/admin/servers/mcpserver/{server_id}/change/"
+
+
+def _timeout(server: McpServer) -> float:
+    return min(server.timeout_ms, MAX_TIMEOUT_MS) / 1000
+
+
+def call_target(*, agent: Agent, server_id: int) -> Target | str:
+    """How to reach the server as this agent (its own credential or the shared one, OAuth
+    renewed when due, ${VAR}s filled in), or why it cannot be reached."""
+    server = McpServer.objects.usable_by(agent.owner).enabled().filter(pk=server_id).first()
+    if server is None:
+        return "the server is gone, disabled or no longer shared with this agent"
+    if server.transport_type == McpServer.Transport.STDIO and not settings.MCPCONTROL_ALLOW_STDIO:
+        return "stdio servers are not run here (MCPCONTROL_ALLOW_STDIO is off)"
+    needs = [(server, agent)]
+    credentials().refresh_due(needs=needs, budget=REFRESH_BUDGET_SECONDS)
+    resolved = credentials().resolve(needs=needs)[server.pk]
+    if resolved.missing:
+        return f"auth: {resolved.missing}; reconnect at {console_url(server.pk)}"
+    seconds = _timeout(server)
+    if server.transport_type == McpServer.Transport.STDIO:
+        return Target(transport=server.transport_type, command=server.command,
+                      args=resolved.args, env=resolved.env, cwd=server.cwd,
+                      timeout=seconds, init_timeout=seconds)  # fmt: skip
+    try:
+        check_url(resolved.url)  # the SSRF guard, as for health checks
+    except BlockedUrl as exc:
+        return f"URL refused: {exc}"
+    return Target(transport=server.transport_type, url=resolved.url, headers=resolved.headers,
+                  timeout=seconds, init_timeout=seconds)  # fmt: skip
+
+
+def tool_call_record(
+    *, agent_id: int, server_id: int | None, tool: str, started: float, outcome: str,
+    argument_bytes: int,
+) -> None:  # fmt: skip
+    """One audit row per call: who called what, how long, how it ended; never the arguments."""
+    duration_ms = round((time.monotonic() - started) * 1000)
+    with transaction.atomic():
+        ToolCall.objects.create(
+            agent_id=agent_id, server_id=server_id, tool=tool[:255], duration_ms=duration_ms,
+            outcome=outcome, argument_bytes=argument_bytes,
+        )  # fmt: skip

@@ -1,0 +1,78 @@
+"""An MCP peer for the gateway's tests: it tells who called it.
+
+Usage: python echo_peer.py {streamable-http|stdio}
+
+Tools: `whoami` answers the Authorization header it received (streamable HTTP) or the
+PEER_TOKEN environment variable it was started with (stdio), so a test checks at the
+upstream which credential the gateway presented; `add` adds a and b; `hang` never answers.
+Streamable HTTP binds 127.0.0.1 on an ephemeral port and prints "PORT <n>" first.
+"""
+
+import os
+import sys
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.server.lowlevel.server import Server
+from mcp.server.stdio import stdio_server
+
+sys.path.insert(0, os.path.dirname(__file__))
+from sdk_peer import bound_socket
+
+TOOLS = [
+    {"name": "whoami", "description": "The credential this call carried",
+     "inputSchema": {"type": "object"}},
+    {"name": "add", "description": "Add two numbers", "inputSchema": {
+        "type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}}},
+    {"name": "hang", "description": "Never answers", "inputSchema": {"type": "object"}},
+]  # fmt: skip
+
+
+def _text(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
+
+
+def build_server() -> Server[Any]:
+    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=[types.Tool.model_validate(t) for t in TOOLS])
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        args = params.arguments or {}
+        if params.name == "whoami":
+            request = ctx.request
+            if request is not None and hasattr(request, "headers"):
+                return _text(request.headers.get("authorization", ""))
+            return _text(os.environ.get("PEER_TOKEN", ""))
+        if params.name == "add":
+            return _text(str(args.get("a", 0) + args.get("b", 0)))
+        if params.name == "hang":
+            await anyio.sleep_forever()
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=f"unknown tool {params.name}")],
+            is_error=True,
+        )
+
+    return Server("echo-peer", on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+def main() -> None:
+    server = build_server()
+    if sys.argv[1] == "stdio":
+
+        async def run_stdio() -> None:
+            async with stdio_server() as (read, write):
+                await server.run(read, write, server.create_initialization_options())
+
+        anyio.run(run_stdio)
+        return
+    import uvicorn
+
+    sock = bound_socket()
+    app = server.streamable_http_app(stateless_http=True, json_response=True)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()
