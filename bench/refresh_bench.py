@@ -21,6 +21,7 @@ from the beat message to the last grant stored, refreshes/s, duplicates and fail
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -188,6 +189,8 @@ class Result:
     duplicates: int
     failures: int
     token_calls: int
+    worker_cpu: float = 0.0  # the worker and its pool children, start to stop
+    as_cpu: float = 0.0  # this process while waiting: the AS, plus the progress polls
 
     def ok(self, cycle: float) -> bool:
         return (self.refreshed == self.grants and not self.duplicates and not self.failures
@@ -207,23 +210,32 @@ def measure(n: int, started: Any, provider: CountingProvider, tokens: list[str])
     )  # fmt: skip
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(args: argparse.Namespace) -> Result:
     """1. Start the authorization server and register the grants. 2. Start the worker.
     3. Send the beat's message `--beats` times and wait. 4. Count, clean up."""
     provider = CountingProvider()
     with authorization_server(provider) as token_url:
         tokens = register(args.grants, token_url, provider)
+        children_before = _children_cpu()
         worker = start_worker(args.concurrency)
         try:
-            started = timezone.now()
+            started, own_before = timezone.now(), time.process_time()
             for _ in range(args.beats):
                 app.send_task(BEAT_TASK)
             wait_for_refreshes(args.grants, started, timeout=args.timeout)
             time.sleep(args.settle)  # late or duplicate batches would reach the AS now
-            return measure(args.grants, started, provider, tokens)
+            result = measure(args.grants, started, provider, tokens)
+            result.as_cpu = time.process_time() - own_before
         finally:
             stop_worker(worker)
             McpServer.objects.filter(name__startswith=PREFIX).delete()
+    result.worker_cpu = _children_cpu() - children_before
+    return result
 
 
 def main() -> int:
@@ -245,7 +257,9 @@ def main() -> int:
         f"beats={args.beats} refreshed={result.refreshed} seconds={result.seconds:.1f} "
         f"refreshes_per_s={result.refreshed / max(result.seconds, 1e-9):.0f} "
         f"token_calls={result.token_calls} duplicates={result.duplicates} "
-        f"failures={result.failures} within_cycle={result.seconds <= args.cycle}"
+        f"failures={result.failures} within_cycle={result.seconds <= args.cycle}\n"
+        f"cpu_seconds worker={result.worker_cpu:.1f} as={result.as_cpu:.1f} "
+        f"load_average={os.getloadavg()[0]:.1f} cores={os.cpu_count()}"
     )
     return 0 if result.ok(args.cycle) else 1
 
