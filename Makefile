@@ -105,6 +105,7 @@ format: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python bench/health_bench.py
 	$(BIN)/python bench/api_bench.py
+	$(BIN)/python bench/refresh_bench.py
 
 clean:
 	rm -rf $(VENV) node_modules .run db.sqlite3
