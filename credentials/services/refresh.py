@@ -12,6 +12,7 @@ one attempt per grant per backoff step, and a refusal of the refresh token marks
 for re-authorization once, with one audit row.
 """
 
+import copy
 import logging
 import threading
 import uuid
@@ -121,8 +122,10 @@ def _store_many(answers: list[tuple[Grant, oauth.TokenResponse]], claim: str) ->
 
 
 def _update(grant: Grant, claim: str, response: oauth.TokenResponse) -> bool:
-    """One grant's conditional UPDATE to the new tokens (inside the caller's transaction)."""
+    """One grant's conditional UPDATE to the new tokens (inside the caller's transaction).
+    `grant` itself stays as loaded, so a retry after a rolled-back batch sees the old token."""
     old_refresh = grant.refresh_secret.ciphertext if grant.refresh_secret is not None else None
+    grant = copy.copy(grant)
     grant.set_tokens(
         access=response.access_token, refresh=response.refresh_token,
         expires_at=response.expires_at(timezone.now()), scope=response.scope,
