@@ -107,6 +107,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/health_bench.py
 	$(BIN)/python bench/api_bench.py
 	$(BIN)/python bench/gateway_bench.py
+	$(BIN)/python bench/refresh_bench.py
 
 clean:
 	rm -rf $(VENV) node_modules .run db.sqlite3

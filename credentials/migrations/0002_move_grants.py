@@ -92,6 +92,8 @@ def backward(apps, schema_editor):
             )
         if grant.kind == "oauth" and grant.granted_by_id:
             _restore_mirrors(Token, db, grant)
+    # The columns hold them again; left here, a second forward would copy them twice.
+    Grant.objects.using(db).all().delete()
     _rename_tasks(apps, db, {new: old for old, new in TASK_RENAMES.items()})
 
 

@@ -12,6 +12,7 @@ one attempt per grant per backoff step, and a refusal of the refresh token marks
 for re-authorization once, with one audit row.
 """
 
+import copy
 import logging
 import threading
 import uuid
@@ -22,12 +23,12 @@ from functools import lru_cache
 
 import httpx
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services import audit_event_create
+from audit.services import AuditEntry, audit_event_create, audit_events_create_many
 from credentials import oauth
 from credentials.models import Grant
 from credentials.services.client import client_credentials_request, resource, token_request
@@ -99,7 +100,32 @@ def _request(grant: Grant) -> oauth.TokenResponse:
 
 def _store(grant: Grant, claim: str, response: oauth.TokenResponse) -> bool:
     """Store a new grant while our claim holds; False when someone else stored one since."""
+    return grant.pk in _store_many([(grant, response)], claim)
+
+
+def _store_many(answers: list[tuple[Grant, oauth.TokenResponse]], claim: str) -> set[int]:
+    """Store the new grants of one batch in one transaction, each by its own conditional
+    UPDATE (the claim still guards every row), and their audit rows in one INSERT: one
+    commit per batch, not two statements and a commit per grant. Returns the ids stored."""
+    stored: set[int] = set()
+    entries: list[AuditEntry] = []
+    with transaction.atomic():
+        for grant, response in answers:
+            if _update(grant, claim, response):
+                stored.add(grant.pk)
+                changes = {"refresh_token": "[rotated]" if response.refresh_token else "[kept]"}
+                entries.append(
+                    AuditEntry(action=AuditEvent.Action.REFRESH, target=grant, changes=changes)
+                )
+        audit_events_create_many(entries=entries)
+    return stored
+
+
+def _update(grant: Grant, claim: str, response: oauth.TokenResponse) -> bool:
+    """One grant's conditional UPDATE to the new tokens (inside the caller's transaction).
+    `grant` itself stays as loaded, so a retry after a rolled-back batch sees the old token."""
     old_refresh = grant.refresh_secret.ciphertext if grant.refresh_secret is not None else None
+    grant = copy.copy(grant)
     grant.set_tokens(
         access=response.access_token, refresh=response.refresh_token,
         expires_at=response.expires_at(timezone.now()), scope=response.scope,
@@ -111,15 +137,11 @@ def _store(grant: Grant, claim: str, response: oauth.TokenResponse) -> bool:
         "refresh_uncertain": False, "refresh_claim": "", "refresh_claimed_until": None,
         "updated_at": timezone.now(),
     }  # fmt: skip
-    with transaction.atomic():
-        stored = Grant.objects.filter(pk=grant.pk, refresh_claim=claim).update(**values)
-        if not stored:  # our lease lapsed: still ours unless a newer refresh token was stored
-            stored = Grant.objects.filter(
-                pk=grant.pk, refresh_secret=old_refresh, needs_reauth=False
-            ).update(**values)
-        if stored:
-            changes = {"refresh_token": "[rotated]" if response.refresh_token else "[kept]"}
-            audit_event_create(action=AuditEvent.Action.REFRESH, target=grant, changes=changes)
+    stored = Grant.objects.filter(pk=grant.pk, refresh_claim=claim).update(**values)
+    if not stored:  # our lease lapsed: still ours unless a newer refresh token was stored
+        stored = Grant.objects.filter(
+            pk=grant.pk, refresh_secret=old_refresh, needs_reauth=False
+        ).update(**values)
     return bool(stored)
 
 
@@ -177,6 +199,31 @@ def _settled(grant: Grant, claim: str, future: "Future[oauth.TokenResponse]") ->
     return "refreshed" if _store(grant, claim, response) else "superseded"
 
 
+def _settle_all(
+    finished: list[tuple[Grant, "Future[oauth.TokenResponse]"]], claim: str
+) -> dict[int, str]:
+    """Settle the requests that finished in time: the answers stored together, each failure
+    recorded on its own (rare, and each takes its own backoff or re-authorization)."""
+    outcomes: dict[int, str] = {}
+    answers: list[tuple[Grant, oauth.TokenResponse]] = []
+    for grant, future in finished:
+        if future.exception() is None:
+            answers.append((grant, future.result()))
+        else:
+            outcomes[grant.pk] = _settle(grant, claim, future)
+    try:
+        stored = _store_many(answers, claim)
+    except DatabaseError:
+        # The batch rolled back, but the server may have rotated every refresh token in it:
+        # store them one by one, so one bad row cannot lose the others' new tokens.
+        logger.exception("storing %d refreshed grants together failed", len(answers))
+        stored = {grant.pk for grant, response in answers if _store(grant, claim, response)}
+    for grant, _response in answers:
+        outcomes[grant.pk] = "refreshed" if grant.pk in stored else "superseded"
+        record_token_refresh(result=outcomes[grant.pk])
+    return outcomes
+
+
 def _settle_late(grant: Grant, claim: str, future: "Future[oauth.TokenResponse]") -> None:
     """A request finished after its caller stopped waiting: store it from this thread."""
     try:
@@ -195,7 +242,7 @@ def grants_refresh(*, grant_ids: list[int], budget: float) -> dict[int, str]:
         return {}
     futures = {_pool().submit(_request, grant): grant for grant in grants}
     done, late = wait(futures, timeout=max(budget, 0))
-    outcomes = {futures[f].pk: _settle(futures[f], claim, f) for f in done}
+    outcomes = _settle_all([(futures[f], f) for f in done], claim)
     for future in late:
         grant = futures[future]
         future.add_done_callback(lambda f, g=grant: _settle_late(g, claim, f))  # type: ignore[misc]

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection as db_connection
 from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -243,3 +244,23 @@ def test_a_slow_server_that_rotated_the_token_means_reconnect_said_once(
     assert peers.provider.token_calls["refresh_token"] == 2
     assert AuditEvent.objects.filter(action=AuditEvent.Action.NEEDS_REAUTH).count() == 1
     assert AuditEvent.objects.filter(action=AuditEvent.Action.REFRESH_FAILED).count() == 1
+
+
+@pytest.mark.django_db
+def test_it_stores_a_batch_of_refreshes_in_one_transaction(oauth_server, admin_user, peers):
+    other = McpServer.objects.create(
+        name="Protected 2", path="/protected-2", url=peers.mcp_url,
+        auth_type=McpServer.AuthType.OAUTH,
+    )  # fmt: skip
+    grants = [_connected(oauth_server, admin_user), _connected(other, admin_user)]
+
+    with CaptureQueriesContext(db_connection) as queries:
+        outcomes = services.grants_refresh(grant_ids=[g.pk for g in grants], budget=15)
+
+    assert outcomes == {grants[0].pk: "refreshed", grants[1].pk: "refreshed"}
+    for grant in grants:
+        grant.refresh_from_db()
+        assert grant.refresh_secret.reveal() in peers.provider.refresh
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.REFRESH).count() == 2
+    audit_inserts = [q for q in queries if q["sql"].startswith('INSERT INTO "audit_')]
+    assert len(audit_inserts) == 1
