@@ -31,9 +31,9 @@ def _sealed(sealed: Any, change: Callable[[str], str]) -> str | None:
     return changed if changed != plain else None
 
 
-def _rewrite(apps: Any, change: Callable[[str], str]) -> None:
+def _rewrite(apps: Any, db: str, change: Callable[[str], str]) -> None:
     McpServer = apps.get_model("servers", "McpServer")
-    for server in McpServer.objects.iterator():
+    for server in McpServer.objects.using(db).iterator():
         fields = []
         for field in ("env", "headers"):
             values = getattr(server, field)
@@ -47,8 +47,8 @@ def _rewrite(apps: Any, change: Callable[[str], str]) -> None:
             fields.append("oauth_client_secret")
         if fields:
             server.save(update_fields=fields)
-    grants = apps.get_model("credentials", "Grant").objects.exclude(kind="oauth")
-    values = apps.get_model("credentials", "VariableValue").objects.all()
+    grants = apps.get_model("credentials", "Grant").objects.using(db).exclude(kind="oauth")
+    values = apps.get_model("credentials", "VariableValue").objects.using(db).all()
     for rows, field in ((grants, "secret"), (values, "value")):
         for row in rows.iterator():
             if (secret := _sealed(getattr(row, field), change)) is not None:
@@ -57,11 +57,11 @@ def _rewrite(apps: Any, change: Callable[[str], str]) -> None:
 
 
 def quote_lookalikes(apps: Any, schema_editor: Any) -> None:
-    _rewrite(apps, quote)
+    _rewrite(apps, schema_editor.connection.alias, quote)
 
 
 def unquote(apps: Any, schema_editor: Any) -> None:
-    _rewrite(apps, _unquote)  # the code before this knew no references and no escape
+    _rewrite(apps, schema_editor.connection.alias, _unquote)  # the code before this knew no references and no escape
 
 
 class Migration(migrations.Migration):

@@ -4,6 +4,7 @@ import importlib
 
 import pytest
 from django.apps import apps
+from django.db import connection
 
 from credentials.models import Grant, VariableValue
 from servers.credential_port import credentials
@@ -32,7 +33,7 @@ def old_rows():
 def test_it_quotes_values_that_now_read_as_references(old_rows):
     server, agent = old_rows
 
-    migration.quote_lookalikes(apps, None)
+    migration.quote_lookalikes(apps, connection.schema_editor())
 
     stored = McpServer.objects.get(pk=server.pk)
     assert stored.env == {"DB": "literal:file:relative.db", "STAGE": "literal:env:prod",
@@ -45,9 +46,9 @@ def test_it_quotes_values_that_now_read_as_references(old_rows):
 
 def test_the_reverse_migration_restores_the_values(old_rows):
     server, _agent = old_rows
-    migration.quote_lookalikes(apps, None)
+    migration.quote_lookalikes(apps, connection.schema_editor())
 
-    migration.unquote(apps, None)
+    migration.unquote(apps, connection.schema_editor())
 
     assert McpServer.objects.get(pk=server.pk).env == OLD_ENV
     assert VariableValue.objects.get().value.reveal() == "aws-sm:x"
