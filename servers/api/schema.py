@@ -9,6 +9,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from servers.models import CheckResult
+
 
 def _id(**kwargs: Any) -> serializers.CharField:
     return serializers.CharField(help_text="An id, as a string (seed 004).", **kwargs)
@@ -139,6 +141,27 @@ class ServerToolsSerializer(serializers.Serializer[Any]):
     num_tools = serializers.IntegerField()
     cached = serializers.BooleanField(help_text="True: read from the registry, no live call.")
     tools_last_synced_at = serializers.DateTimeField(allow_null=True)
+
+
+class CheckHistoryItemSerializer(serializers.Serializer[Any]):
+    checked_at = serializers.DateTimeField()
+    outcome = serializers.ChoiceField(choices=CheckResult.Outcome.choices)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    tool_count = serializers.IntegerField(allow_null=True)
+    error_class = serializers.CharField(help_text="A short cause (connection_refused, dns, "
+                                        "http_401, ...); empty for a healthy check.")  # fmt: skip
+
+
+class _PageCountsSerializer(serializers.Serializer[Any]):
+    total = serializers.IntegerField()
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    total_pages = serializers.IntegerField()
+
+
+class CheckHistoryPageSerializer(serializers.Serializer[Any]):
+    checks = CheckHistoryItemSerializer(many=True)
+    pagination = _PageCountsSerializer()
 
 
 class ServerRefreshedSerializer(serializers.Serializer[Any]):

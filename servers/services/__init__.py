@@ -42,6 +42,7 @@ from servers.services.health import (
     servers_release_claims,
     sweep_batch_size,
 )
+from servers.services.history import check_results_prune
 from servers.services.registry import (
     RUNTIME_FIELDS,
     VersionConflict,
@@ -73,6 +74,7 @@ __all__ = [
     "agent_delete",
     "agent_servers",
     "agent_update",
+    "check_results_prune",
     "config_keys",
     "connection_delete",
     "connection_set",
