@@ -29,9 +29,11 @@ OAUTH_FIELDS = ("oauth_grant_type", *(f"oauth_{key}" for key in OAUTH_INPUTS))
 
 class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
     form = McpServerForm
+    # One state column (McpServer.State) instead of status + health + enabled, so the list
+    # fits a laptop screen; the error in plain words, the raw text in its tooltip.
     list_display = (
-        "name", "transport_type", "auth_type", "scope", "owner", "status", "is_enabled",
-        "health_outcome", "response_time_display", "tool_count", "last_error_display",
+        "name", "state_display", "transport_type", "scope", "owner", "response_time_display",
+        "tool_count", "last_error_display",
     )  # fmt: skip
     list_filter = ("scope", "status", "transport_type", "auth_type", "is_enabled",
                    "credential_mode")  # fmt: skip
@@ -43,7 +45,7 @@ class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
         "last_checked_at", "last_error_at", "error_message", "response_time_ms",
         "consecutive_failures", "tools_display", "created_by", "created_at", "updated_at",
         "health_outcome", "response_time_display", "tool_count", "last_error_display",
-        "oauth_metadata",
+        "oauth_metadata", "state_display", "last_error_full",
     )  # fmt: skip
     actions = ("check_now", "enable_servers", "disable_servers")
 

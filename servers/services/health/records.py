@@ -13,8 +13,8 @@ from audit.services import AuditEntry, audit_events_create_many
 from servers.mcp_client import Outcome, ProbeResult
 from servers.models import CheckResult as CheckRow
 from servers.models import McpServer
+from servers.models.words import error_class
 from servers.services.health.state import CONNECTED_REFRESH, ERROR_MESSAGE_MAX, CheckResult
-from servers.services.health.words import error_class
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,6 @@ open the raw text only when they need it.
 import re
 from urllib.parse import urlsplit
 
-from servers.models import McpServer
-
 _HTTP_STATUS = re.compile(r"HTTP (\d{3})")
 _WITHIN = re.compile(r"within ([\d.]+)\s*s")
 # (needle in the lower-cased message, error_class, plain words); first match wins.
@@ -31,20 +29,21 @@ def error_class(outcome: str, message: str) -> str:
     return _explain(outcome, message, "")[0]
 
 
-def plain_error(*, server: McpServer, outcome: str, message: str) -> str:
-    """The failure in plain words, naming where we tried to go."""
-    return _explain(outcome, message, _where(server))[1]
+def plain_error(*, where: str, outcome: str, message: str) -> str:
+    """The failure in plain words, naming where we tried to go (see where())."""
+    return _explain(outcome, message, where)[1]
 
 
-def _where(server: McpServer) -> str:
-    if server.transport_type == McpServer.Transport.STDIO:
-        return f"command {server.command or '?'}"
+def where(*, transport: str, url: str, command: str) -> str:
+    """host:port of a remote server, "command <name>" of a stdio one."""
+    if transport == "stdio":
+        return f"command {command or '?'}"
     try:
-        parts = urlsplit(server.url)
+        parts = urlsplit(url)
         default = {"https": 443, "wss": 443}.get(parts.scheme, 80)
         return f"{parts.hostname or '?'}:{parts.port or default}"
     except ValueError:
-        return server.url or "?"
+        return url or "?"
 
 
 def _explain(outcome: str, message: str, where: str) -> tuple[str, str]:
