@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from servers import services
-from servers.models import McpServer
+from servers.models import McpServer, words
 
 OUTCOME_COLOURS = {
     "healthy": "#2e7d32",
@@ -108,6 +108,21 @@ class HealthAdminMixin(_ServerAdmin):
             when, obj.state_message or obj.error_message, obj.error_message,
         )  # fmt: skip
 
+    def report_check(
+        self, request: HttpRequest, server: McpServer, check: services.CheckResult
+    ) -> None:
+        """One message per check: the outcome in plain words (raw detail after it)."""
+        if check.outcome == "healthy":
+            tools = f", {check.tool_count} tool(s)" if check.tool_count is not None else ""
+            text = f"{server.name}: healthy ({check.response_time_ms} ms{tools})"
+            self.message_user(request, text, messages.SUCCESS)
+            return
+        where = words.where(transport=server.transport_type, url=server.url,
+                            command=server.command)  # fmt: skip
+        plain = words.plain_error(where=where, outcome=check.outcome, message=check.message)
+        text = f"{server.name}: {plain} (detail: {check.message})"
+        self.message_user(request, text, messages.WARNING)
+
     @admin.action(description="Check now", permissions=["change"])
     def check_now(self, request: HttpRequest, queryset: QuerySet[McpServer]) -> None:
         ids = list(queryset.values_list("id", flat=True)[: ADMIN_CHECK_LIMIT + 1])
@@ -119,10 +134,10 @@ class HealthAdminMixin(_ServerAdmin):
             )
             return
         checks = services.servers_check(server_ids=ids, concurrency=ADMIN_CHECK_CONCURRENCY)
+        servers = McpServer.objects.in_bulk([c.server_id for c in checks])
         for check in checks:
-            level = messages.SUCCESS if check.outcome == "healthy" else messages.WARNING
-            detail = f": {check.message}" if check.message else ""
-            self.message_user(request, f"{check.name}: {check.outcome}{detail}", level)
+            if check.server_id in servers:
+                self.report_check(request, servers[check.server_id], check)
         if len(checks) < len(ids):
             self.message_user(
                 request, f"{len(ids) - len(checks)} server(s) were already being checked.",

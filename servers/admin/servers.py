@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from mcpcontrol.lib.fields import UNREADABLE_MESSAGE
 from servers import services
@@ -81,6 +84,45 @@ class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
 
     # Read-only fields another app's admin adds to the OAuth section (credentials/admin.py).
     oauth_extra_fields: tuple[str, ...] = ()
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/check/", view(self.check_view), name="servers_mcpserver_check"),
+            path("<int:pk>/toggle/", view(self.toggle_view), name="servers_mcpserver_toggle"),
+            *super().get_urls(),
+        ]
+
+    def _button_target(self, request: HttpRequest, pk: int) -> McpServer:
+        # for_user first: a server the user may not see is 404, never 403.
+        server = get_object_or_404(self.get_queryset(request), pk=pk)
+        if request.method != "POST" or not self.has_change_permission(request, server):
+            raise PermissionDenied
+        return server
+
+    def _button_back(self, request: HttpRequest, server: McpServer) -> HttpResponseRedirect:
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = reverse("admin:servers_mcpserver_change", args=[server.pk])
+        return HttpResponseRedirect(target)
+
+    def check_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+        """Check now, one server (the dashboard's and the server page's button)."""
+        server = self._button_target(request, pk)
+        checks = services.servers_check(server_ids=[server.pk], concurrency=1)
+        if checks:
+            server.refresh_from_db()
+            self.report_check(request, server, checks[0])
+        else:
+            self.message_user(request, f"{server.name} is being checked right now.")
+        return self._button_back(request, server)
+
+    def toggle_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+        server = self._button_target(request, pk)
+        enabled = not server.is_enabled
+        services.server_set_enabled(actor=request.user, server=server, enabled=enabled)
+        self.message_user(request, f"{server.name} {'enabled' if enabled else 'disabled'}.")
+        return self._button_back(request, server)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[McpServer]:
         return McpServer.objects.for_user(request.user).select_related("owner", "group")

@@ -343,6 +343,10 @@ class McpServer(models.Model):
         return self.State.NEVER_CHECKED
 
     @property
+    def state_label(self) -> str:
+        return str(self.State(self.state).label)
+
+    @property
     def last_error_detail(self) -> str:
         """The raw message of the latest failure, without its "<outcome>: " prefix."""
         if not self.last_failure:
