@@ -19,6 +19,7 @@ from mcpcontrol.lib.fields import UNREADABLE_MESSAGE
 from servers import services
 from servers.admin.forms import OAUTH_INPUTS, McpServerForm
 from servers.admin.health import HealthAdminMixin
+from servers.admin.page import ServerPageMixin
 from servers.credential_port import credentials
 from servers.models import McpServer
 
@@ -30,7 +31,7 @@ else:
 OAUTH_FIELDS = ("oauth_grant_type", *(f"oauth_{key}" for key in OAUTH_INPUTS))
 
 
-class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
+class McpServerAdmin(ServerPageMixin, HealthAdminMixin, _McpServerAdmin):
     form = McpServerForm
     # One state column (McpServer.State) instead of status + health + enabled, so the list
     # fits a laptop screen; the error in plain words, the raw text in its tooltip.
@@ -48,12 +49,22 @@ class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
         "last_checked_at", "last_error_at", "error_message", "response_time_ms",
         "consecutive_failures", "tools_display", "created_by", "created_at", "updated_at",
         "health_outcome", "response_time_display", "tool_count", "last_error_display",
-        "oauth_metadata", "state_display", "last_error_full",
+        "oauth_metadata", "state_display", "last_error_full", "buttons", "tools_table",
+        "history_table",
     )  # fmt: skip
     actions = ("check_now", "enable_servers", "disable_servers")
 
     def get_fieldsets(self, request: HttpRequest, obj: McpServer | None = None) -> Any:
+        # What an operator looks for first: the state, the error, the buttons, the tools.
+        top = (
+            ("State", {"fields": (
+                "state_display", "last_error_full", "credential_stored", "buttons",
+            )}),
+            ("Tools", {"classes": ("collapse",), "fields": ("tools_table",)}),
+            ("Check history", {"classes": ("collapse",), "fields": ("history_table",)}),
+        ) if obj is not None and obj.pk else ()  # fmt: skip
         return (
+            *top,
             (None, {"fields": ("name", "alias", "description", "tags", "path", "icon_path")}),
             ("Transport", {"fields": (
                 "transport_type", "url", "headers_names", "headers_input", "command", "args",
@@ -61,7 +72,7 @@ class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
             )}),
             ("Upstream auth", {"fields": (
                 "auth_type", "credential_mode", "header_name", "prefix", "auth_secret_input",
-                "probe_agent", "credential_stored",
+                "probe_agent", *(() if top else ("credential_stored",)),
             )}),
             ("OAuth", {"fields": (
                 *self.oauth_extra_fields, *OAUTH_FIELDS, "oauth_client_secret_input",
@@ -73,12 +84,12 @@ class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
                 "server_instructions", "custom_user_vars", "mcp_options", "catalog",
                 "expected_version",
             )}),
-            ("Runtime", {"fields": (
-                "health_outcome", "response_time_display", "tool_count", "last_error_display",
-                "status", "protocol_version", "last_checked_at", "last_connected_at",
-                "last_error_at", "error_message", "response_time_ms", "init_duration_ms",
-                "consecutive_failures", "tools_last_synced_at", "tools_display", "version",
-                "created_by", "created_at", "updated_at",
+            ("Runtime", {"classes": ("collapse",), "fields": (
+                "health_outcome", "response_time_display", "tool_count", "status",
+                "protocol_version", "last_checked_at", "last_connected_at", "last_error_at",
+                "error_message", "response_time_ms", "init_duration_ms", "consecutive_failures",
+                "tools_last_synced_at", "tools_display", "version", "created_by", "created_at",
+                "updated_at",
             )}),
         )  # fmt: skip
 
@@ -186,6 +197,7 @@ class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
             self.message_user(request, f"Not saved: {exc}", messages.ERROR)
             return
         obj.pk, obj.version = saved.pk, saved.version
+        self.check_after_save(request, saved)
 
     def _save(
         self, request: HttpRequest, obj: McpServer, form: Any, change: bool, secret: str | None
