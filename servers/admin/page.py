@@ -27,11 +27,15 @@ else:
 
 
 class ServerPageMixin(_ServerAdmin):
+    if TYPE_CHECKING:
+
+        def report_check(  # HealthAdminMixin's
+            self, request: HttpRequest, server: McpServer, check: services.CheckResult
+        ) -> None: ...
+
     @admin.display(description="Actions")
     def buttons(self, obj: McpServer) -> str:
         """Buttons inside the change form post it to their own URL (formaction): no nesting."""
-        if obj.pk is None:
-            return "—"
         check = reverse("admin:servers_mcpserver_check", args=[obj.pk])
         toggle = reverse("admin:servers_mcpserver_toggle", args=[obj.pk])
         return format_html(

@@ -182,19 +182,21 @@ class McpServerViewSet(IfMatchMixin, viewsets.GenericViewSet[McpServer]):
         parameters=[
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="ISO 8601; only "
                              "checks at or after it"),
-            *HISTORY_PAGINATION().get_schema_operation_parameters(None),
+            OpenApiParameter("page", int, description="Page number, 1 or more (default 1)."),
+            OpenApiParameter("per_page", int, description="Items per page, 1..100 (default 50)."),
         ],
         responses={200: CheckHistoryPageSerializer, **errors(400, 401, 403, 404)},
     )  # fmt: skip
-    @action(detail=True, methods=["get"], pagination_class=HISTORY_PAGINATION)
+    @action(detail=True, methods=["get"])
     def history(self, request: Request, pk: str) -> Response:
         """The server's recorded checks, newest first (MCPCONTROL_CHECK_HISTORY_DAYS kept)."""
         server = self.get_object()
         checks = server.check_results.order_by("-checked_at", "-id")
         if since := request.query_params.get("since"):
             checks = checks.since(_since(since))
-        page = self.paginate_queryset(checks)
-        return self.get_paginated_response([check_history_item(c) for c in page or []])
+        paginator = HISTORY_PAGINATION()
+        page = paginator.paginate_queryset(checks, request, view=self)
+        return paginator.get_paginated_response([check_history_item(c) for c in page])
 
     @extend_schema(
         request=None,
