@@ -9,7 +9,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from servers.models import CheckResult
+from servers.models import CheckResult, McpServer
 
 
 def _id(**kwargs: Any) -> serializers.CharField:
@@ -43,6 +43,10 @@ class ServerListItemSerializer(serializers.Serializer[Any]):
     scope = serializers.CharField()
     user_id = _id(allow_null=True)
     status = serializers.CharField(help_text="active, inactive (disabled) or error.")
+    state = serializers.ChoiceField(
+        choices=McpServer.State.values,
+        help_text="The one state word of the console (docs/api.md, Check history and state).",
+    )
     enabled = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -117,6 +121,9 @@ class ServerDetailSerializer(ServerListItemSerializer):
     protocol_version = _text()
     tools_last_synced_at = serializers.DateTimeField(allow_null=True)
     connection_state = serializers.CharField(help_text="connected, disconnected or error.")
+    state_message = serializers.CharField(
+        allow_null=True, help_text="The latest failure in plain words; null when it passed."
+    )
     is_recently_active = serializers.BooleanField(help_text="Connected within 5 minutes.")
     health = _json("The latest check's outcome (runtime state, never stored).")
     has_auth_token = serializers.BooleanField()
