@@ -64,6 +64,14 @@ def health_check_server(self: Task[[int], Any], server_id: int) -> dict[str, Any
     return check.as_dict() if check is not None else None
 
 
+@shared_task(name="servers.tasks.check_results_prune")
+def check_results_prune() -> int:
+    """Beat (hourly): delete check history older than MCPCONTROL_CHECK_HISTORY_DAYS."""
+    from servers import services
+
+    return services.check_results_prune()
+
+
 # The names beat rows and queued messages used before 2026-12 (one release of grace; the
 # data migration servers.0004 renames the beat rows).
 @shared_task(name="servers.tasks.refresh_all")

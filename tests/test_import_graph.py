@@ -20,7 +20,7 @@ COMPOSITION_ROOT = (
     "mcpcontrol.urls", "mcpcontrol.api.urls", "mcpcontrol.api.stats", "mcpcontrol.settings",
     "mcpcontrol.celery", "mcpcontrol.wsgi", "mcpcontrol.asgi", "mcpcontrol.metrics",
     "mcpcontrol.health", "mcpcontrol.logs", "mcpcontrol.worker_http", "mcpcontrol.management",
-    "mcpcontrol.demo", "mcpcontrol.gateway",
+    "mcpcontrol.demo", "mcpcontrol.gateway", "mcpcontrol.console",
 )  # fmt: skip
 CORES = {
     "lib": set(),

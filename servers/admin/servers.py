@@ -10,12 +10,16 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from mcpcontrol.lib.fields import UNREADABLE_MESSAGE
 from servers import services
 from servers.admin.forms import OAUTH_INPUTS, McpServerForm
 from servers.admin.health import HealthAdminMixin
+from servers.admin.page import ServerPageMixin
 from servers.credential_port import credentials
 from servers.models import McpServer
 
@@ -27,11 +31,13 @@ else:
 OAUTH_FIELDS = ("oauth_grant_type", *(f"oauth_{key}" for key in OAUTH_INPUTS))
 
 
-class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
+class McpServerAdmin(ServerPageMixin, HealthAdminMixin, _McpServerAdmin):
     form = McpServerForm
+    # One state column (McpServer.State) instead of status + health + enabled, so the list
+    # fits a laptop screen; the error in plain words, the raw text in its tooltip.
     list_display = (
-        "name", "transport_type", "auth_type", "scope", "owner", "status", "is_enabled",
-        "health_outcome", "response_time_display", "tool_count", "last_error_display",
+        "name", "state_display", "transport_type", "scope", "owner", "response_time_display",
+        "tool_count", "last_error_display",
     )  # fmt: skip
     list_filter = ("scope", "status", "transport_type", "auth_type", "is_enabled",
                    "credential_mode")  # fmt: skip
@@ -43,12 +49,22 @@ class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
         "last_checked_at", "last_error_at", "error_message", "response_time_ms",
         "consecutive_failures", "tools_display", "created_by", "created_at", "updated_at",
         "health_outcome", "response_time_display", "tool_count", "last_error_display",
-        "oauth_metadata",
+        "oauth_metadata", "state_display", "last_error_full", "buttons", "tools_table",
+        "history_table",
     )  # fmt: skip
     actions = ("check_now", "enable_servers", "disable_servers")
 
     def get_fieldsets(self, request: HttpRequest, obj: McpServer | None = None) -> Any:
+        # What an operator looks for first: the state, the error, the buttons, the tools.
+        top = (
+            ("State", {"fields": (
+                "state_display", "last_error_full", "credential_stored", "buttons",
+            )}),
+            ("Tools", {"classes": ("collapse",), "fields": ("tools_table",)}),
+            ("Check history", {"classes": ("collapse",), "fields": ("history_table",)}),
+        ) if obj is not None and obj.pk else ()  # fmt: skip
         return (
+            *top,
             (None, {"fields": ("name", "alias", "description", "tags", "path", "icon_path")}),
             ("Transport", {"fields": (
                 "transport_type", "url", "headers_names", "headers_input", "command", "args",
@@ -56,7 +72,7 @@ class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
             )}),
             ("Upstream auth", {"fields": (
                 "auth_type", "credential_mode", "header_name", "prefix", "auth_secret_input",
-                "probe_agent", "credential_stored",
+                "probe_agent", *(() if top else ("credential_stored",)),
             )}),
             ("OAuth", {"fields": (
                 *self.oauth_extra_fields, *OAUTH_FIELDS, "oauth_client_secret_input",
@@ -68,17 +84,56 @@ class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
                 "server_instructions", "custom_user_vars", "mcp_options", "catalog",
                 "expected_version",
             )}),
-            ("Runtime", {"fields": (
-                "health_outcome", "response_time_display", "tool_count", "last_error_display",
-                "status", "protocol_version", "last_checked_at", "last_connected_at",
-                "last_error_at", "error_message", "response_time_ms", "init_duration_ms",
-                "consecutive_failures", "tools_last_synced_at", "tools_display", "version",
-                "created_by", "created_at", "updated_at",
+            ("Runtime", {"classes": ("collapse",), "fields": (
+                "health_outcome", "response_time_display", "tool_count", "status",
+                "protocol_version", "last_checked_at", "last_connected_at", "last_error_at",
+                "error_message", "response_time_ms", "init_duration_ms", "consecutive_failures",
+                "tools_last_synced_at", "tools_display", "version", "created_by", "created_at",
+                "updated_at",
             )}),
         )  # fmt: skip
 
     # Read-only fields another app's admin adds to the OAuth section (credentials/admin.py).
     oauth_extra_fields: tuple[str, ...] = ()
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/check/", view(self.check_view), name="servers_mcpserver_check"),
+            path("<int:pk>/toggle/", view(self.toggle_view), name="servers_mcpserver_toggle"),
+            *super().get_urls(),
+        ]
+
+    def _button_target(self, request: HttpRequest, pk: int) -> McpServer:
+        # for_user first: a server the user may not see is 404, never 403.
+        server = get_object_or_404(self.get_queryset(request), pk=pk)
+        if request.method != "POST" or not self.has_change_permission(request, server):
+            raise PermissionDenied
+        return server
+
+    def _button_back(self, request: HttpRequest, server: McpServer) -> HttpResponseRedirect:
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = reverse("admin:servers_mcpserver_change", args=[server.pk])
+        return HttpResponseRedirect(target)
+
+    def check_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+        """Check now, one server (the dashboard's and the server page's button)."""
+        server = self._button_target(request, pk)
+        checks = services.servers_check(server_ids=[server.pk], concurrency=1)
+        if checks:
+            server.refresh_from_db()
+            self.report_check(request, server, checks[0])
+        else:
+            self.message_user(request, f"{server.name} is being checked right now.")
+        return self._button_back(request, server)
+
+    def toggle_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+        server = self._button_target(request, pk)
+        enabled = not server.is_enabled
+        services.server_set_enabled(actor=request.user, server=server, enabled=enabled)
+        self.message_user(request, f"{server.name} {'enabled' if enabled else 'disabled'}.")
+        return self._button_back(request, server)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[McpServer]:
         return McpServer.objects.for_user(request.user).select_related("owner", "group")
@@ -142,6 +197,7 @@ class McpServerAdmin(HealthAdminMixin, _McpServerAdmin):
             self.message_user(request, f"Not saved: {exc}", messages.ERROR)
             return
         obj.pk, obj.version = saved.pk, saved.version
+        self.check_after_save(request, saved)
 
     def _save(
         self, request: HttpRequest, obj: McpServer, form: Any, change: bool, secret: str | None

@@ -9,6 +9,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from servers.models import CheckResult, McpServer
+
 
 def _id(**kwargs: Any) -> serializers.CharField:
     return serializers.CharField(help_text="An id, as a string (seed 004).", **kwargs)
@@ -41,6 +43,10 @@ class ServerListItemSerializer(serializers.Serializer[Any]):
     scope = serializers.CharField()
     user_id = _id(allow_null=True)
     status = serializers.CharField(help_text="active, inactive (disabled) or error.")
+    state = serializers.ChoiceField(
+        choices=McpServer.State.values,
+        help_text="The one state word of the console (docs/api.md, Check history and state).",
+    )
     enabled = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -115,6 +121,9 @@ class ServerDetailSerializer(ServerListItemSerializer):
     protocol_version = _text()
     tools_last_synced_at = serializers.DateTimeField(allow_null=True)
     connection_state = serializers.CharField(help_text="connected, disconnected or error.")
+    state_message = serializers.CharField(
+        allow_null=True, help_text="The latest failure in plain words; null when it passed."
+    )
     is_recently_active = serializers.BooleanField(help_text="Connected within 5 minutes.")
     health = _json("The latest check's outcome (runtime state, never stored).")
     has_auth_token = serializers.BooleanField()
@@ -139,6 +148,27 @@ class ServerToolsSerializer(serializers.Serializer[Any]):
     num_tools = serializers.IntegerField()
     cached = serializers.BooleanField(help_text="True: read from the registry, no live call.")
     tools_last_synced_at = serializers.DateTimeField(allow_null=True)
+
+
+class CheckHistoryItemSerializer(serializers.Serializer[Any]):
+    checked_at = serializers.DateTimeField()
+    outcome = serializers.ChoiceField(choices=CheckResult.Outcome.choices)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    tool_count = serializers.IntegerField(allow_null=True)
+    error_class = serializers.CharField(help_text="A short cause (connection_refused, dns, "
+                                        "http_401, ...); empty for a healthy check.")  # fmt: skip
+
+
+class _PageCountsSerializer(serializers.Serializer[Any]):
+    total = serializers.IntegerField()
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    total_pages = serializers.IntegerField()
+
+
+class CheckHistoryPageSerializer(serializers.Serializer[Any]):
+    checks = CheckHistoryItemSerializer(many=True)
+    pagination = _PageCountsSerializer()
 
 
 class ServerRefreshedSerializer(serializers.Serializer[Any]):

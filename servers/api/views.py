@@ -4,10 +4,13 @@ Bodies are read and written by servers.document (the one codec of a server docum
 errors go through the API's one handler; locking is the service's, If-Match the mixin's.
 """
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -24,6 +27,7 @@ from mcpcontrol.api.schema import VERSION_CONFLICT, errors
 from mcpcontrol.api.throttling import WritesThrottle
 from servers import document, services
 from servers.api.schema import (
+    CheckHistoryPageSerializer,
     ServerDetailSerializer,
     ServerListItemSerializer,
     ServerRefreshedSerializer,
@@ -33,9 +37,10 @@ from servers.api.schema import (
 from servers.credential_port import credentials
 from servers.document.shapes import ServerShape
 from servers.filtersets import McpServerFilterSet
-from servers.models import McpServer
+from servers.models import CheckResult, McpServer
 from servers.tasks import health_check_server as health_check_server_task
 
+HISTORY_PAGINATION = PagePagination.of("checks", "nested", per_page=50)
 # Seed 004's health vocabulary for a refresh: our outcomes, the failures as "unhealthy".
 REFRESH_STATUS = {"healthy": "healthy", "auth_required": "auth_required", "disabled": "disabled"}
 
@@ -174,6 +179,26 @@ class McpServerViewSet(IfMatchMixin, viewsets.GenericViewSet[McpServer]):
         })  # fmt: skip
 
     @extend_schema(
+        parameters=[
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="ISO 8601; only "
+                             "checks at or after it"),
+            OpenApiParameter("page", int, description="Page number, 1 or more (default 1)."),
+            OpenApiParameter("per_page", int, description="Items per page, 1..100 (default 50)."),
+        ],
+        responses={200: CheckHistoryPageSerializer, **errors(400, 401, 403, 404)},
+    )  # fmt: skip
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, pk: str) -> Response:
+        """The server's recorded checks, newest first (MCPCONTROL_CHECK_HISTORY_DAYS kept)."""
+        server = self.get_object()
+        checks = server.check_results.order_by("-checked_at", "-id")
+        if since := request.query_params.get("since"):
+            checks = checks.since(_since(since))
+        paginator = HISTORY_PAGINATION()
+        page = paginator.paginate_queryset(checks, request, view=self)
+        return paginator.get_paginated_response([check_history_item(c) for c in page])
+
+    @extend_schema(
         request=None,
         responses={
             200: ServerRefreshedSerializer,
@@ -196,6 +221,24 @@ class McpServerViewSet(IfMatchMixin, viewsets.GenericViewSet[McpServer]):
         server.refresh_from_db()
         body = _refresh_body(server, report, task.id)
         return Response(body, status=status.HTTP_200_OK if report else status.HTTP_202_ACCEPTED)
+
+
+def _since(raw: str) -> datetime:
+    try:
+        when = parse_datetime(raw) if len(raw) <= 40 else None
+    except ValueError:  # well formed, but not a date (month 13)
+        when = None
+    if when is None:
+        raise ValidationError({"since": ["since must be an ISO 8601 date and time."]})
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def check_history_item(check: CheckResult) -> dict[str, Any]:
+    return {
+        "checked_at": check.checked_at, "outcome": check.outcome,
+        "duration_ms": check.duration_ms, "tool_count": check.tool_count,
+        "error_class": check.error_class,
+    }  # fmt: skip
 
 
 def _refresh_body(server: McpServer, report: dict[str, Any] | None, task_id: str) -> dict[str, Any]:

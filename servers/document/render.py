@@ -79,6 +79,8 @@ def list_item(server: McpServer) -> dict[str, Any]:
         "scope": server.scope,
         "user_id": _id(server.owner_id),
         "status": server.status,
+        # The console's one vocabulary (McpServer.State), beside seed 004's status.
+        "state": str(server.state),
         "enabled": server.is_enabled,
         "created_at": server.created_at,
         "updated_at": server.updated_at,
@@ -126,6 +128,7 @@ def _ours(
         "protocol_version": server.protocol_version or None,
         "tools_last_synced_at": server.tools_last_synced_at,
         "connection_state": CONNECTION_STATES.get(outcome, "error"),
+        "state_message": server.state_message or None,
         "is_recently_active": server.is_recently_active,
         "health": health,
         "has_auth_token": credential.has_secret and credential.kind in ("api_key", "bearer"),

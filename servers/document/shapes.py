@@ -320,6 +320,7 @@ READ_ONLY_KEYS = frozenset(
         "error_message", "last_checked", "response_time_ms", "connection_state",
         "is_recently_active", "has_auth_token", "credential", "health", "server_key",
         "consecutive_failures", "protocol_version", "tools_last_synced_at", "init_duration",
-        "last_pinged_at", "alias_effective", "outcome", "credentials_error",
+        "last_pinged_at", "alias_effective", "outcome", "credentials_error", "state",
+        "state_message",
     }
 )  # fmt: skip

@@ -1,7 +1,9 @@
 """The servers app's models: McpServer (servers.models.server), Agent and AgentConnection
-(servers.models.agents), and the OAuth settings view of a server (servers.models.oauth)."""
+(servers.models.agents), CheckResult (servers.models.history) and the OAuth settings view
+of a server (servers.models.oauth)."""
 
 from servers.models.agents import Agent, AgentConnection, AgentQuerySet
+from servers.models.history import CheckResult, CheckResultQuerySet
 from servers.models.oauth import OAuthSettings
 from servers.models.server import (
     ALIAS_RE,
@@ -23,6 +25,8 @@ __all__ = [
     "Agent",
     "AgentConnection",
     "AgentQuerySet",
+    "CheckResult",
+    "CheckResultQuerySet",
     "McpServer",
     "McpServerQuerySet",
     "OAuthSettings",

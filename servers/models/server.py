@@ -19,6 +19,7 @@ from mcpcontrol.lib.crypto import DecryptionError
 from mcpcontrol.lib.fields import EncryptedJSONField, EncryptedTextField, Sealed, Unreadable
 from mcpcontrol.lib.headers import header_errors, value_error
 from mcpcontrol.lib.urlguard import BlockedUrl, check_url_static
+from servers.models import words
 from servers.models.oauth import OAuthSettings
 
 ALIAS_RE = r"^[a-z0-9][a-z0-9_-]*$"
@@ -103,6 +104,19 @@ class McpServer(models.Model):
         ACTIVE = "active"
         INACTIVE = "inactive"
         ERROR = "error"
+
+    class State(models.TextChoices):
+        """The one state shown everywhere (console, API `state`, check_servers), derived from
+        is_enabled, status and the failure counters (McpServer.state)."""
+
+        HEALTHY = "healthy", "healthy"
+        DEGRADED = "degraded", "degraded"
+        UNREACHABLE = "unreachable", "unreachable"
+        TIMEOUT = "timeout", "timeout"
+        AUTH_REQUIRED = "auth_required", "auth required"
+        PROTOCOL_ERROR = "protocol_error", "protocol error"
+        DISABLED = "disabled", "disabled"
+        NEVER_CHECKED = "never_checked", "never checked"
 
     class Stderr(models.TextChoices):
         CAPTURE = "capture"
@@ -299,6 +313,56 @@ class McpServer(models.Model):
         """Seed 004: connected within the last 5 minutes."""
         last = self.last_connected_at
         return last is not None and timezone.now() - last <= RECENTLY_ACTIVE
+
+    @property
+    def last_failure(self) -> str:
+        """The outcome of the latest failed check ("" when the latest check passed): the
+        health engine stores the error as "<outcome>: <message>"."""
+        if not self.consecutive_failures and self.status != self.Status.ERROR:
+            return ""
+        outcome = self.error_message.split(":", 1)[0].strip()
+        return outcome if outcome in self.State.values else self.State.PROTOCOL_ERROR
+
+    @property
+    def state(self) -> "McpServer.State":
+        """Steps: 1. disabled (by the operator, or stdio not run here); 2. failing: auth
+        required at once (it needs a person), other failures "degraded" until
+        MCPCONTROL_HEALTH_FAILURE_THRESHOLD checks in a row failed, then the failure itself;
+        3. healthy once any check passed; 4. never checked."""
+        if not self.is_enabled or (
+            self.transport_type == self.Transport.STDIO and not settings.MCPCONTROL_ALLOW_STDIO
+        ):
+            return self.State.DISABLED
+        if failure := self.last_failure:
+            below = self.consecutive_failures < settings.MCPCONTROL_HEALTH_FAILURE_THRESHOLD
+            if failure != self.State.AUTH_REQUIRED and below and self.status != self.Status.ERROR:
+                return self.State.DEGRADED
+            return self.State(failure)
+        if self.last_connected_at is not None or self.last_checked_at is not None:
+            return self.State.HEALTHY
+        return self.State.NEVER_CHECKED
+
+    @property
+    def state_label(self) -> str:
+        return str(self.State(self.state).label)
+
+    @property
+    def last_error_detail(self) -> str:
+        """The raw message of the latest failure, without its "<outcome>: " prefix."""
+        if not self.last_failure:
+            return ""
+        head, _, rest = self.error_message.partition(":")
+        return rest.strip() if head.strip() == self.last_failure else self.error_message
+
+    @property
+    def state_message(self) -> str:
+        """The latest failure in plain words ("" when the latest check passed)."""
+        if not self.last_failure:
+            return ""
+        where = words.where(transport=self.transport_type, url=self.url, command=self.command)
+        return words.plain_error(
+            where=where, outcome=self.last_failure, message=self.last_error_detail
+        )
 
     @property
     def oauth_config(self) -> OAuthSettings:

@@ -44,6 +44,7 @@ from servers.services.health import (
     servers_release_claims,
     sweep_batch_size,
 )
+from servers.services.history import check_results_prune
 from servers.services.registry import (
     RUNTIME_FIELDS,
     VersionConflict,
@@ -76,6 +77,7 @@ __all__ = [
     "agent_delete",
     "agent_servers",
     "agent_update",
+    "check_results_prune",
     "client_config_render",
     "config_keys",
     "connection_delete",

@@ -16,6 +16,12 @@ pytestmark = pytest.mark.django_db
 MODELS = [McpServer, Agent, AgentConnection, Token, AuditEvent]
 
 
+@pytest.fixture(autouse=True)
+def _no_wait_for_checks_after_save(settings):
+    """A save enqueues a check and waits for it; no worker runs here: don't wait."""
+    settings.MCPCONTROL_REFRESH_WAIT_SECONDS = 0
+
+
 @pytest.fixture
 def demo(admin_client):
     call_command("loaddata", "fixtures/demo.json", verbosity=0)

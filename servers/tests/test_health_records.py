@@ -108,7 +108,8 @@ def test_it_writes_only_the_claim_for_a_steady_healthy_server(make_server, sdk_h
         result = services.server_check(server_id=server.id)
 
     assert result is not None and result.outcome == "healthy"
-    assert len(counter.writes) == 2  # claim + release, nothing about the server itself
+    # claim, the check's history row, release: nothing about the server row itself
+    assert [sql.split()[0].upper() for sql in counter.writes] == ["UPDATE", "INSERT", "UPDATE"]
 
 
 def test_it_stores_a_chunks_changes_in_one_transaction(make_server, sdk_http_url) -> None:
@@ -121,7 +122,7 @@ def test_it_stores_a_chunks_changes_in_one_transaction(make_server, sdk_http_url
     verbs = [sql.split()[0].upper() for sql in counter.writes]
     assert all(c.tools_changed and c.db_writes for c in checks)
     assert verbs.count("UPDATE") == 1 + 3 + 1  # claim, one guarded write per server, release
-    assert verbs.count("INSERT") == 1  # the 3 audit events (a new tool list per server)
+    assert verbs.count("INSERT") == 2  # the 3 audit events, the 3 checks' history rows
     assert verbs.count("SAVEPOINT") + verbs.count("BEGIN") == 1  # one transaction
     assert AuditEvent.objects.count() == 3
 

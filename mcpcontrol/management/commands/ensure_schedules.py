@@ -16,6 +16,7 @@ SCHEDULES = {
         settings.MCPCONTROL_OAUTH_REFRESH_INTERVAL_SECONDS,
     ),
     "Delete expired stored tokens": ("tokens.tasks.tokens_cleanup_expired", 3600),
+    "Prune old check history": ("servers.tasks.check_results_prune", 3600),
 }
 
 

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from servers import services
 from servers.mcp_client import Outcome
-from servers.models import McpServer
+from servers.models import McpServer, words
 
 SKIPPED = "skipped"
 OUTCOMES = [str(o) for o in Outcome] + [SKIPPED]
@@ -45,6 +45,7 @@ class Row:
     ms: str = ""
     tools: str = ""
     status: str = ""
+    state: str = ""
     message: str = ""
 
 
@@ -88,7 +89,8 @@ class Command(BaseCommand):
             server_ids=ids, concurrency=options["concurrency"], progress=self._progress
         )
         self.stderr.write("")
-        rows = [self._row(c) for c in checks]
+        servers = McpServer.objects.in_bulk(ids)
+        rows = [self._row(c, servers[c.server_id]) for c in checks if c.server_id in servers]
         rows += self._skipped_rows(set(ids) - {c.server_id for c in checks})
         self._print(sorted(rows, key=lambda r: r.name))
         failed = Counter(r.outcome for r in rows if r.outcome in options["fail_on"])
@@ -98,10 +100,17 @@ class Command(BaseCommand):
                 f"{failed.total()} of {len(rows)} server(s) failed ({counts})", returncode=1
             )
 
-    def _row(self, check: services.CheckResult) -> Row:
+    def _row(self, check: services.CheckResult, server: McpServer) -> Row:
+        """The check as found, the server's state after it, the failure in plain words."""
+        message = check.message
+        if check.outcome not in PASSING:
+            where = words.where(
+                transport=server.transport_type, url=server.url, command=server.command
+            )
+            message = words.plain_error(where=where, outcome=check.outcome, message=message)
         return Row(
             name=check.name, outcome=check.outcome, status=check.status,
-            message=check.message[:80],
+            state=server.State(server.state).label, message=message[:100],
             ms="" if check.response_time_ms is None else str(check.response_time_ms),
             tools="" if check.tool_count is None else str(check.tool_count),
         )  # fmt: skip
@@ -109,15 +118,17 @@ class Command(BaseCommand):
     def _skipped_rows(self, ids: set[int]) -> list[Row]:
         """Servers another check (a worker's sweep) held: not checked here, not hidden."""
         message = "being checked elsewhere right now; try again shortly"
-        servers = McpServer.objects.filter(id__in=ids).only("name", "status")
+        servers = McpServer.objects.filter(id__in=ids)
         return [
-            Row(name=s.name, outcome=SKIPPED, status=s.status, message=message) for s in servers
-        ]
+            Row(name=s.name, outcome=SKIPPED, status=s.status, state=s.State(s.state).label,
+                message=message)
+            for s in servers
+        ]  # fmt: skip
 
     def _print(self, rows: list[Row]) -> None:
-        table = [("SERVER", "OUTCOME", "MS", "TOOLS", "STATUS", "MESSAGE")]
-        table += [(r.name, r.outcome, r.ms, r.tools, r.status, r.message) for r in rows]
-        widths = [max(len(line[i]) for line in table) for i in range(5)]
+        table = [("SERVER", "OUTCOME", "MS", "TOOLS", "STATUS", "STATE", "MESSAGE")]
+        table += [(r.name, r.outcome, r.ms, r.tools, r.status, r.state, r.message) for r in rows]
+        widths = [max(len(line[i]) for line in table) for i in range(6)]
         for line in table:
-            cells = [cell.ljust(width) for cell, width in zip(line[:5], widths, strict=True)]
-            self.stdout.write("  ".join([*cells, line[5]]).rstrip())
+            cells = [cell.ljust(width) for cell, width in zip(line[:6], widths, strict=True)]
+            self.stdout.write("  ".join([*cells, line[6]]).rstrip())

@@ -86,7 +86,7 @@ def _check_claimed(
         writes.append(plan(server, outcome, now))
         key = health_cache_key(server.id)
         states[key] = cache_state(outcome, previous.get(key) or {}, now)
-    save(writes, claim=claim)
+    save(writes, claim=claim, now=now)
     cache.set_many(states, timeout=CACHE_TTL_SECONDS)
     return [write.check for write in writes]
 

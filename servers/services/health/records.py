@@ -11,7 +11,9 @@ from django.db import transaction
 from audit.models import AuditEvent
 from audit.services import AuditEntry, audit_events_create_many
 from servers.mcp_client import Outcome, ProbeResult
+from servers.models import CheckResult as CheckRow
 from servers.models import McpServer
+from servers.models.words import error_class
 from servers.services.health.state import CONNECTED_REFRESH, ERROR_MESSAGE_MAX, CheckResult
 
 logger = logging.getLogger(__name__)
@@ -147,16 +149,38 @@ def plan(server: McpServer, result: ProbeResult, now: datetime) -> _Write:
     return _plan_failure(server, result, now)
 
 
-def save(writes: list[_Write], *, claim: str) -> None:
+def _history_rows(writes: list[_Write], now: datetime) -> list[CheckRow]:
+    """One CheckResult row per check, except refusals that are not the server's fault."""
+    return [
+        CheckRow(
+            server_id=w.check.server_id,
+            checked_at=now,
+            outcome=w.check.outcome,
+            duration_ms=w.check.response_time_ms,
+            tool_count=w.check.tool_count,
+            error_class=error_class(w.check.outcome, w.check.message),
+        )
+        for w in writes
+        if w.check.outcome != Outcome.DISABLED
+    ]
+
+
+def save(writes: list[_Write], *, claim: str, now: datetime) -> None:
     """Store a chunk's changes in one transaction: a conditional UPDATE per changed server,
-    then one INSERT of the audit events of the updates that applied. A cold sweep thus
-    commits once per chunk instead of once per server, and each audit row still commits
-    with the change it describes."""
+    then one INSERT of the audit events of the updates that applied and one INSERT of the
+    chunk's check history. A cold sweep thus commits once per chunk instead of once per
+    server, and each audit row still commits with the change it describes."""
+    history = _history_rows(writes, now)
     pending = sorted((w for w in writes if w.updates), key=lambda w: w.check.server_id)
     if not pending:
-        return  # a steady chunk opens no transaction at all
+        # A steady chunk opens no transaction: its one statement is the history INSERT.
+        if history:
+            CheckRow.objects.bulk_create(history)
+        return
     entries: list[AuditEntry] = []
     with transaction.atomic():
+        if history:
+            CheckRow.objects.bulk_create(history)
         for write in pending:  # in id order, so writers of the same rows can't deadlock
             # Guarded by our claim: if the lease expired and another worker took over, we
             # lose quietly, and so do the audit events of this write.

@@ -1,0 +1,1 @@
+"""The operator console's landing page: a dashboard over the admin (see dashboard.py)."""
