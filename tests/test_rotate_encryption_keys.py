@@ -23,10 +23,10 @@ IS_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith(".postgresql")
 NEW_KEY = Fernet.generate_key().decode()
 # (table, column): every sealed column the fixture fills
 COLUMNS = [
-    ("servers_mcpserver", "env"), ("servers_mcpserver", "headers"),
-    ("servers_mcpserver", "oauth_client_secret"), ("credentials_grant", "secret"),
+    ("mcps", "env"), ("mcps", "headers"),
+    ("mcps", "oauth_client_secret"), ("credentials_grant", "secret"),
     ("credentials_grant", "refresh_secret"), ("credentials_variablevalue", "value"),
-    ("tokens_token", "token"),
+    ("tokens", "token"),
 ]  # fmt: skip
 
 

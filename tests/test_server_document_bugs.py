@@ -79,7 +79,7 @@ def _write_under_another_key(server: McpServer) -> None:
     headers = other.encrypt(json.dumps({"X-Key": "lost-header-value"}).encode()).decode()
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE servers_mcpserver SET env = %s, headers = %s WHERE id = %s",
+            "UPDATE mcps SET env = %s, headers = %s WHERE id = %s",
             [env, headers, server.pk],
         )
 

@@ -16,6 +16,7 @@ def migrate(targets):
 def raw_row(pk: int) -> tuple[str, str]:
     # Raw read on purpose: the point is what sits in the column, past any field decoding.
     with connection.cursor() as cursor:
+        # The 0002 schema: the table had its Django default name then (0007 names it mcps).
         cursor.execute("SELECT env, headers FROM servers_mcpserver WHERE id = %s", [pk])
         return cursor.fetchone()
 

@@ -17,9 +17,9 @@ pytestmark = pytest.mark.django_db
 SECRET = "ghp_thisIsAVerySecretToken1234"
 
 
-def raw_column(server: McpServer, column: str, table: str = "servers_mcpserver") -> str:
+def raw_column(server: McpServer, column: str, table: str = "mcps") -> str:
     # Raw read on purpose: the point is what sits in the database, past the field's decoding.
-    key = "id" if table == "servers_mcpserver" else "server_id"
+    key = "id" if table == "mcps" else "server_id"
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {column} FROM {table} WHERE {key} = %s", [server.pk])
         return cursor.fetchone()[0]
