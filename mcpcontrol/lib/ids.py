@@ -1,0 +1,48 @@
+"""Primary keys that suit the storage backend (docs/storage.md).
+
+On SQL backends PortableAutoField is a BigAutoField, the same column as before; with MONGO_URI
+set (settings.py decides) it is django-mongodb-backend's ObjectIdAutoField. Our migrations name
+this class rather than either, so one set of migrations serves every backend. The API shows
+every id as a string either way, and ID_PATTERN matches both forms in URLs.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import models
+
+# A decimal id (SQL) or a 24-hex-digit ObjectId (MongoDB). Either form is accepted in URLs on
+# every backend; one that cannot name a row on this backend is a 404 like any unknown id.
+ID_PATTERN = r"(?:\d{1,18}|[0-9a-f]{24})"
+
+
+def _base() -> type[models.AutoField]:
+    if settings.MONGO_URI:
+        from django_mongodb_backend.fields import ObjectIdAutoField
+
+        return ObjectIdAutoField  # type: ignore[no-any-return]
+    return models.BigAutoField
+
+
+if TYPE_CHECKING:
+    _Base = models.BigAutoField
+else:
+    _Base = _base()
+
+
+class PortableAutoField(_Base):  # type: ignore[misc,valid-type]
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "mcpcontrol.lib.ids.PortableAutoField", args, kwargs
+
+
+class IdConverter:
+    """`<id:pk>` in URL patterns: ID_PATTERN, passed on as a string."""
+
+    regex = ID_PATTERN
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: Any) -> str:
+        return str(value)
