@@ -6,14 +6,21 @@ this class rather than either, so one set of migrations serves every backend. Th
 every id as a string either way, and ID_PATTERN matches both forms in URLs.
 """
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
+from django.urls import register_converter
 
 # A decimal id (SQL) or a 24-hex-digit ObjectId (MongoDB). Either form is accepted in URLs on
 # every backend; one that cannot name a row on this backend is a 404 like any unknown id.
 ID_PATTERN = r"(?:\d{1,18}|[0-9a-f]{24})"
+
+
+def is_id(value: str) -> bool:
+    """Whether value has the form of an id on some backend (not whether the row exists)."""
+    return re.fullmatch(ID_PATTERN, value) is not None
 
 
 def _base() -> type[models.AutoField]:
@@ -46,3 +53,6 @@ class IdConverter:
 
     def to_url(self, value: Any) -> str:
         return str(value)
+
+
+register_converter(IdConverter, "id")

@@ -6,6 +6,7 @@ dropped where it lives (the server's OAuth connection or credential input)."""
 from typing import Any
 
 from credentials.models import Grant
+from mcpcontrol.lib.ids import is_id
 
 PREFIX = "grant-"
 TYPES = {
@@ -51,6 +52,6 @@ def entries(
 def grant_of(user: Any, token_id: str) -> Grant | None:
     """The user's grant named by a token id "grant-<id>", or None."""
     number = token_id.removeprefix(PREFIX)
-    if not number.isdigit():
+    if not is_id(number):
         return None
     return Grant.objects.granted_by(user).select_related("server").filter(pk=number).first()
