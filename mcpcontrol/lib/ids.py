@@ -3,7 +3,7 @@
 On SQL backends PortableAutoField is a BigAutoField, the same column as before; with MONGO_URI
 set (settings.py decides) it is django-mongodb-backend's ObjectIdAutoField. Our migrations name
 this class rather than either, so one set of migrations serves every backend. The API shows
-every id as a string either way, and ID_PATTERN matches both forms in URLs.
+every id as a string either way; ID_PATTERN is this backend's form in URLs.
 """
 
 import re
@@ -13,13 +13,13 @@ from django.conf import settings
 from django.db import models
 from django.urls import register_converter
 
-# A decimal id (SQL) or a 24-hex-digit ObjectId (MongoDB). Either form is accepted in URLs on
-# every backend; one that cannot name a row on this backend is a 404 like any unknown id.
-ID_PATTERN = r"(?:\d{1,18}|[0-9a-f]{24})"
+# The ids of this backend in URLs and id fields: decimal numbers on SQL (as always), 24 hex
+# digits (an ObjectId) on MongoDB. Anything else never reaches a query: a 404 or a 400.
+ID_PATTERN = r"[0-9a-f]{24}" if settings.MONGO_URI else r"\d{1,18}"
 
 
 def is_id(value: str) -> bool:
-    """Whether value has the form of an id on some backend (not whether the row exists)."""
+    """Whether value has the form of an id on this backend (not whether the row exists)."""
     return re.fullmatch(ID_PATTERN, value) is not None
 
 
