@@ -19,6 +19,8 @@ from servers.models import McpServer
 from tests.factories import AgentFactory, GrantFactory, McpServerFactory, TokenFactory
 from tokens.models import Token
 
+pytestmark = pytest.mark.sql_only("reads every sealed column with raw SQL (connection.cursor)")
+
 IS_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith(".postgresql")
 NEW_KEY = Fernet.generate_key().decode()
 # (table, column): every sealed column the fixture fills

@@ -2,6 +2,10 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+pytestmark = pytest.mark.sql_only(
+    "steps back to the 0001 SQL schema and reads columns with raw SQL"
+)
+
 BEFORE = [("servers", "0001_initial")]
 AFTER = [("servers", "0002_encrypt_env_headers")]
 

@@ -36,6 +36,7 @@ def make_server(**fields) -> McpServer:
     )  # fmt: skip
 
 
+@pytest.mark.sql_only("reads the stored column with raw SQL (connection.cursor)")
 def test_it_stores_secrets_as_ciphertext():
     server = make_server(oauth_client_secret="client-secret-value")
 
@@ -126,6 +127,7 @@ def make_map_server() -> McpServer:
     )  # fmt: skip
 
 
+@pytest.mark.sql_only("reads the stored column with raw SQL (connection.cursor)")
 def test_it_stores_env_and_header_values_as_ciphertext():
     server = make_map_server()
 
@@ -134,6 +136,7 @@ def test_it_stores_env_and_header_values_as_ciphertext():
         assert raw_column(server, column).startswith("gAAAAA")
 
 
+@pytest.mark.sql_only("reads the stored column with raw SQL (connection.cursor)")
 def test_it_stores_env_and_header_names_as_ciphertext_too():
     server = make_map_server()
 
@@ -184,6 +187,7 @@ def test_dumpdata_carries_env_and_headers_as_ciphertext_only(capsys):
     assert "GITHUB_TOKEN" not in output  # the names are inside the encrypted document
 
 
+@pytest.mark.sql_only("reads the stored column with raw SQL (connection.cursor)")
 def test_loaddata_encrypts_plain_env_and_headers_objects(tmp_path):
     fixture = tmp_path / "plain.json"
     fixture.write_text(json.dumps([{"model": "servers.mcpserver", "pk": 99, "fields": {
