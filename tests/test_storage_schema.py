@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 
 from servers.models import McpServer
+from tests.test_settings import start
 from tokens.models import Token
 
 # seed 004 index -> our columns (server_name = name, user_id = owner/user,
@@ -55,3 +56,39 @@ def test_recent_servers_index_is_descending():
     orders = found["server_created_desc"].get("orders")
     if orders:  # SQLite and PostgreSQL report the order; the point is the definition above
         assert orders == ["DESC"]
+
+
+def test_without_mongo_uri_the_sql_default_stays_and_the_backend_is_never_imported():
+    code = (
+        "import sys; from django.conf import settings; from servers.models import McpServer;"
+        "print(settings.DATABASES['default']['ENGINE'], type(McpServer._meta.pk).__mro__[1].__name__,"
+        " 'django_mongodb_backend' in sys.modules)"
+    )
+    result = start(MONGO_URI="", CODE=code)
+    assert result.stdout.split() == [
+        "started", "django_prometheus.db.backends.sqlite3", "BigAutoField", "False"
+    ]  # fmt: skip
+
+
+def test_mongo_uri_selects_mongodb_with_object_ids_everywhere():
+    code = (
+        "from django.conf import settings; from django.contrib.auth.models import User;"
+        "from servers.models import McpServer; from tokens.models import Token;"
+        "db = settings.DATABASES['default'];"
+        "print(db['ENGINE'], db['NAME'], McpServer._meta.pk.get_internal_type(),"
+        " Token._meta.pk.get_internal_type(), User._meta.pk.get_internal_type())"
+    )
+    # Settings only: nothing connects, so no server needs to listen.
+    result = start(MONGO_URI="mongodb://127.0.0.1:9", CODE=code)
+    assert result.stdout.split() == [
+        "started", "mcpcontrol.mongo.backend", "mcp_gateway",
+        "ObjectIdAutoField", "ObjectIdAutoField", "ObjectIdAutoField",
+    ]  # fmt: skip
+    named = start(MONGO_URI="mongodb://127.0.0.1:9", MONGO_DB_NAME="jarvis", CODE=code)
+    assert named.stdout.split()[2] == "jarvis"
+
+
+def test_a_bad_mongo_uri_stops_start_up_naming_it():
+    result = start(MONGO_URI="http://127.0.0.1:27017")
+    assert result.returncode != 0
+    assert "MONGO_URI must start with mongodb://" in result.stderr
