@@ -23,7 +23,7 @@ def is_id(value: str) -> bool:
     return re.fullmatch(ID_PATTERN, value) is not None
 
 
-def _base() -> type[models.AutoField]:
+def _base() -> type[Any]:
     if settings.MONGO_URI:
         from django_mongodb_backend.fields import ObjectIdAutoField
 
@@ -31,16 +31,22 @@ def _base() -> type[models.AutoField]:
     return models.BigAutoField
 
 
-if TYPE_CHECKING:
-    _Base = models.BigAutoField
+def _deconstruct(field: Any, deconstructed: Any) -> Any:
+    name, _path, args, kwargs = deconstructed
+    return name, "mcpcontrol.lib.ids.PortableAutoField", args, kwargs
+
+
+if TYPE_CHECKING:  # what the type checker (and its Django plugin) should see: SQL's field
+
+    class PortableAutoField(models.BigAutoField):  # type: ignore[type-arg]
+        def deconstruct(self) -> Any:
+            return _deconstruct(self, super().deconstruct())
+
 else:
-    _Base = _base()
 
-
-class PortableAutoField(_Base):  # type: ignore[misc,valid-type]
-    def deconstruct(self) -> Any:
-        name, _path, args, kwargs = super().deconstruct()
-        return name, "mcpcontrol.lib.ids.PortableAutoField", args, kwargs
+    class PortableAutoField(_base()):
+        def deconstruct(self):
+            return _deconstruct(self, super().deconstruct())
 
 
 class IdConverter:

@@ -29,5 +29,5 @@ class MongoContentTypesConfig(ContentTypesConfig):
         register_type(ObjectId, "objectid", str, ObjectId)
 
 
-class MongoBeatConfig(BeatConfig):
+class MongoBeatConfig(BeatConfig):  # type: ignore[misc]  # untyped package
     default_auto_field = OBJECT_ID

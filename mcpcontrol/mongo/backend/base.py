@@ -24,16 +24,15 @@ def partial_filter(model: Any, condition: Q) -> dict[str, Any]:
     if condition.connector != Q.AND or condition.negated:
         raise NotSupportedError(f"cannot express {condition!r} as a partial index")
     out: dict[str, Any] = {}
-    for child in condition.children:
+    children: list[Any] = list(condition.children)
+    for child in children:
         if isinstance(child, Q):
-            if not (
-                child.negated
-                and len(child.children) == 1
-                and not isinstance(child.children[0], Q)
-                and child.children[0][1] == ""
-            ):
+            inner: list[Any] = list(child.children)
+            if not (child.negated and len(inner) == 1 and isinstance(inner[0], tuple)):
                 raise NotSupportedError(f"cannot express {child!r} as a partial index")
-            out[model._meta.get_field(child.children[0][0]).column] = {"$gt": ""}
+            if inner[0][1] != "" or "__" in inner[0][0]:
+                raise NotSupportedError(f"cannot express {child!r} as a partial index")
+            out[model._meta.get_field(inner[0][0]).column] = {"$gt": ""}
             continue
         key, value = child
         name, _, lookup = key.partition("__")
@@ -47,13 +46,13 @@ def partial_filter(model: Any, condition: Q) -> dict[str, Any]:
     return out
 
 
-class DatabaseSchemaEditor(MongoSchemaEditor):  # type: ignore[misc]
+class DatabaseSchemaEditor(MongoSchemaEditor):  # type: ignore[misc]  # untyped package
     def add_constraint(self, model: Any, constraint: Any, *args: Any, **kwargs: Any) -> None:
         if not (isinstance(constraint, UniqueConstraint) and constraint.condition is not None):
             super().add_constraint(model, constraint, *args, **kwargs)
             return
         embedded = args or kwargs.get("column_prefix") or kwargs.get("parent_model")
-        if embedded or constraint.expressions or constraint.include:
+        if embedded or constraint.expressions or getattr(constraint, "include", None):
             raise NotSupportedError(f"unique constraint {constraint.name}: not supported")
         columns = [model._meta.get_field(name).column for name in constraint.fields]
         self.get_collection(model._meta.db_table).create_index(
