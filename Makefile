@@ -23,14 +23,22 @@ SECURITY_MARKERS := faults
 # The cluster scenario (tests/cluster): two web processes, two Celery workers and beat on one
 # PostgreSQL (DATABASE_URL, where it creates and drops a database) and a Redis it starts.
 CLUSTER_MARKERS := cluster
+# MongoDB (docs/storage.md): with MONGO_URI set, a real MongoDB 7+; otherwise the SecantusDB
+# emulator from PyPI, started by the test setup (tests/mongo_emulator.py) on an ephemeral port.
+# The emulator runs ~3x slower than SQLite: CI runs this subset (the storage contract, the
+# servers and tokens APIs, optimistic locking, agents, health claims); MONGO_TESTS= runs all.
+MONGO_TESTS ?= tests/test_storage_schema.py servers/tests/test_api_servers.py \
+  tokens/tests/test_api_tokens.py servers/tests/test_api_concurrency.py \
+  servers/tests/test_api_agents.py servers/tests/test_sweep.py
 
-.PHONY: help run test test-security test-cluster lint format check-python bench clean system-deps venv
+.PHONY: help run test test-security test-cluster test-mongo lint format check-python bench clean system-deps venv
 
 help:
 	@echo "make run   - set up and serve http://$(HOST):$(PORT)/admin/ with worker and beat"
 	@echo "make test  - install test needs and run the whole suite"
 	@echo "make test-security - security and fault scenarios (slow; real Redis, gunicorn, Celery)"
 	@echo "make test-cluster - several web/worker/beat processes agreeing (3-4 min; DATABASE_URL=postgres://...)"
+	@echo "make test-mongo - the suite's MongoDB subset (MONGO_URI, or a SecantusDB emulator it starts)"
 	@echo "make lint  - ruff check and format check, mypy --strict"
 
 check-python:
@@ -96,6 +104,10 @@ test-security: $(BIN)/.installed
 
 test-cluster: $(BIN)/.installed
 	$(BIN)/python -m pytest tests/cluster -m "$(CLUSTER_MARKERS)" $(PYTEST_ARGS)
+
+test-mongo: $(BIN)/.installed
+	MCPCONTROL_TEST_MONGO=emulator $(BIN)/python -m pytest -p tests.mongo_emulator \
+	  -m "not ($(SECURITY_MARKERS) or $(CLUSTER_MARKERS) or browser)" $(MONGO_TESTS) $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(MYPY)

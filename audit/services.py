@@ -67,6 +67,8 @@ def _storable(value: Any) -> Any:
         return {_storable(key): _storable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_storable(item) for item in value]
+    if value is not None and not isinstance(value, bool | int | float):
+        return str(value)  # a MongoDB ObjectId (docs/storage.md), or anything else not JSON
     return value
 
 

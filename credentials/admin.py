@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from credentials import services
 from credentials.models import Grant
 from credentials.oauth import OAuthError
+from mcpcontrol.lib import ids  # noqa: F401  (registers the <id:...> converter)
 from mcpcontrol.lib.urlguard import BlockedUrl
 from servers.admin import McpServerAdmin
 from servers.models import McpServer
@@ -45,12 +46,12 @@ class OAuthServerAdmin(McpServerAdmin):
     def get_urls(self) -> list[URLPattern]:
         extra = [
             path(
-                "<int:object_id>/oauth/connect/",
+                "<id:object_id>/oauth/connect/",
                 self.admin_site.admin_view(self.oauth_connect_view),
                 name="servers_mcpserver_oauth_connect",
             ),
             path(
-                "<int:object_id>/oauth/disconnect/",
+                "<id:object_id>/oauth/disconnect/",
                 self.admin_site.admin_view(require_POST(self.oauth_disconnect_view)),
                 name="servers_mcpserver_oauth_disconnect",
             ),

@@ -228,7 +228,41 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A BigAutoField on SQL, an ObjectIdAutoField on MongoDB (mcpcontrol/lib/ids.py, which asks
+# MONGO_URI below): one set of migrations for every backend.
+DEFAULT_AUTO_FIELD = "mcpcontrol.lib.ids.PortableAutoField"
+
+# MongoDB (issue 13, docs/storage.md): MONGO_URI selects django-mongodb-backend instead of the
+# SQL database above, and this block alone makes every backend-specific decision; the apps
+# never branch on the backend. The backend is imported only here, and only when asked for.
+MONGO_URI = env_str("MONGO_URI")
+MONGO_DB_NAME = env_str("MONGO_DB_NAME", "mcp_gateway")
+MIGRATION_MODULES: dict[str, str] = {}
+if MONGO_URI:
+    if not MONGO_URI.startswith(("mongodb://", "mongodb+srv://")):
+        raise ImproperlyConfigured("MONGO_URI must start with mongodb:// or mongodb+srv://")
+    if not MONGO_DB_NAME:
+        raise ImproperlyConfigured("MONGO_DB_NAME must not be empty when MONGO_URI is set")
+    DATABASES = {
+        "default": {
+            "ENGINE": "mcpcontrol.mongo.backend",  # django_mongodb_backend + partial uniques
+            "HOST": MONGO_URI,
+            "NAME": MONGO_DB_NAME,
+            "CONN_MAX_AGE": 60,
+        }
+    }
+    # ObjectId primary keys everywhere: ours through DEFAULT_AUTO_FIELD, contrib and
+    # third-party apps (whose AppConfigs pin AutoField) through mcpcontrol/mongo's AppConfigs,
+    # with the migrations the backend's docs prescribe for them (mcpcontrol/mongo/migrations).
+    _MONGO_APPS = {
+        "django.contrib.admin": ("admin", "MongoAdminConfig"),
+        "django.contrib.auth": ("auth", "MongoAuthConfig"),
+        "django.contrib.contenttypes": ("contenttypes", "MongoContentTypesConfig"),
+        "django_celery_beat": ("django_celery_beat", "MongoBeatConfig"),
+    }
+    for _app, (_label, _config) in _MONGO_APPS.items():
+        INSTALLED_APPS[INSTALLED_APPS.index(_app)] = f"mcpcontrol.mongo.apps.{_config}"
+        MIGRATION_MODULES[_label] = f"mcpcontrol.mongo.migrations.{_label}"
 
 # --- Cache and broker -------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

@@ -19,14 +19,16 @@ from servers.models import McpServer
 from tests.factories import AgentFactory, GrantFactory, McpServerFactory, TokenFactory
 from tokens.models import Token
 
+pytestmark = pytest.mark.sql_only("reads every sealed column with raw SQL (connection.cursor)")
+
 IS_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith(".postgresql")
 NEW_KEY = Fernet.generate_key().decode()
 # (table, column): every sealed column the fixture fills
 COLUMNS = [
-    ("servers_mcpserver", "env"), ("servers_mcpserver", "headers"),
-    ("servers_mcpserver", "oauth_client_secret"), ("credentials_grant", "secret"),
+    ("mcps", "env"), ("mcps", "headers"),
+    ("mcps", "oauth_client_secret"), ("credentials_grant", "secret"),
     ("credentials_grant", "refresh_secret"), ("credentials_variablevalue", "value"),
-    ("tokens_token", "token"),
+    ("tokens", "token"),
 ]  # fmt: skip
 
 

@@ -79,7 +79,7 @@ def _write_under_another_key(server: McpServer) -> None:
     headers = other.encrypt(json.dumps({"X-Key": "lost-header-value"}).encode()).decode()
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE servers_mcpserver SET env = %s, headers = %s WHERE id = %s",
+            "UPDATE mcps SET env = %s, headers = %s WHERE id = %s",
             [env, headers, server.pk],
         )
 
@@ -97,6 +97,7 @@ def unreadable(db: Any) -> McpServer:
     return server
 
 
+@pytest.mark.sql_only("its fixture writes a row under another key with raw SQL")
 def test_an_unreadable_row_still_lists_every_server(unreadable, user_api):
     response = user_api.get("/api/v1/servers")
 
@@ -104,6 +105,7 @@ def test_an_unreadable_row_still_lists_every_server(unreadable, user_api):
     assert {s["server_name"] for s in response.json()["servers"]} == {"Lost Key", "Fine"}
 
 
+@pytest.mark.sql_only("its fixture writes a row under another key with raw SQL")
 def test_an_unreadable_row_shows_why_in_its_detail(unreadable, user_api):
     detail = user_api.get(f"/api/v1/servers/{unreadable.pk}").json()
 
@@ -111,6 +113,7 @@ def test_an_unreadable_row_shows_why_in_its_detail(unreadable, user_api):
     assert "lost-header-value" not in json.dumps(detail)
 
 
+@pytest.mark.sql_only("its fixture writes a row under another key with raw SQL")
 def test_an_unreadable_row_leaves_another_users_agent_config_and_tools_working(
     unreadable, make_client
 ):
@@ -129,6 +132,7 @@ def test_an_unreadable_row_leaves_another_users_agent_config_and_tools_working(
     }  # fmt: skip
 
 
+@pytest.mark.sql_only("its fixture writes a row under another key with raw SQL")
 def test_an_unreadable_row_leaves_the_admin_changelist_working(unreadable, client):
     client.force_login(AdminFactory(is_superuser=True))
 
@@ -142,6 +146,7 @@ def test_an_unreadable_row_leaves_the_admin_changelist_working(unreadable, clien
     assert "lost-header-value" not in page.content.decode()
 
 
+@pytest.mark.sql_only("its fixture writes a row under another key with raw SQL")
 def test_an_unreadable_row_checks_as_auth_required(unreadable):
     result = services.server_check(server_id=unreadable.pk)
 
@@ -149,6 +154,7 @@ def test_an_unreadable_row_checks_as_auth_required(unreadable):
     assert (result.outcome, result.message) == ("auth_required", UNREADABLE_MESSAGE)
 
 
+@pytest.mark.sql_only("its fixture writes a row under another key with raw SQL")
 def test_an_unreadable_rows_detail_patched_back_keeps_its_ciphertext(unreadable, admin_api):
     before = McpServer.objects.get(pk=unreadable.pk).headers
     detail = admin_api.get(f"/api/v1/servers/{unreadable.pk}").json()

@@ -53,6 +53,7 @@ class Token(models.Model):
     objects = TokenQuerySet.as_manager()
 
     class Meta:
+        db_table = "tokens"  # seed 004's collection name (docs/storage.md)
         ordering = ("-created_at", "-id")
         indexes = [
             models.Index(fields=("user", "type")),

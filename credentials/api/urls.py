@@ -3,16 +3,17 @@
 from django.urls import path
 
 from credentials.api import oauth, variables
+from mcpcontrol.lib import ids  # noqa: F401  (registers the <id:...> converter)
 
 urlpatterns = [
-    path("servers/<int:pk>/oauth/discover", oauth.OAuthDiscoverView.as_view(),
+    path("servers/<id:pk>/oauth/discover", oauth.OAuthDiscoverView.as_view(),
          name="server-oauth-discover"),
-    path("servers/<int:pk>/oauth/start", oauth.OAuthStartView.as_view(),
+    path("servers/<id:pk>/oauth/start", oauth.OAuthStartView.as_view(),
          name="server-oauth-start"),
-    path("servers/<int:pk>/oauth/disconnect", oauth.OAuthDisconnectView.as_view(),
+    path("servers/<id:pk>/oauth/disconnect", oauth.OAuthDisconnectView.as_view(),
          name="server-oauth-disconnect"),
-    path("servers/<int:pk>/variables", variables.UserVariablesView.as_view(),
+    path("servers/<id:pk>/variables", variables.UserVariablesView.as_view(),
          name="server-variables"),
-    path("agents/<int:agent_id>/variables/<int:server_id>", variables.AgentVariablesView.as_view(),
+    path("agents/<id:agent_id>/variables/<id:server_id>", variables.AgentVariablesView.as_view(),
          name="agent-variables"),
 ]  # fmt: skip

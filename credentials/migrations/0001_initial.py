@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 import mcpcontrol.lib.fields
+import mcpcontrol.lib.ids
 from django.conf import settings
 from django.db import migrations, models
 
@@ -19,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Grant',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', mcpcontrol.lib.ids.PortableAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('kind', models.CharField(choices=[('api_key', 'Api Key'), ('bearer', 'Bearer'), ('oauth', 'Oauth')], max_length=10)),
                 ('secret', mcpcontrol.lib.fields.EncryptedTextField(blank=True, default=None, editable=False, null=True)),
                 ('refresh_secret', mcpcontrol.lib.fields.EncryptedTextField(blank=True, default=None, editable=False, null=True)),
@@ -46,7 +47,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='OAuthState',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', mcpcontrol.lib.ids.PortableAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('state_hash', models.CharField(max_length=64, unique=True)),
                 ('code_verifier', mcpcontrol.lib.fields.EncryptedTextField(blank=True, default=None, editable=False, null=True)),
                 ('redirect_uri', models.CharField(max_length=2000)),
@@ -66,7 +67,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='VariableValue',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', mcpcontrol.lib.ids.PortableAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=100)),
                 ('value', mcpcontrol.lib.fields.EncryptedTextField(blank=True, default=None, editable=False, null=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),

@@ -44,6 +44,7 @@ def test_it_connects_discovers_registers_refreshes_and_keeps_working(
     assert peers.provider.token_calls["refresh_token"] == 1
 
 
+@pytest.mark.sql_only("reads the stored column with raw SQL (connection.cursor)")
 @pytest.mark.django_db
 def test_it_stores_the_grant_encrypted_in_one_place(oauth_server, admin_user):
     connect(server=oauth_server, user=admin_user)

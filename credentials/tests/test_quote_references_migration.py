@@ -12,7 +12,10 @@ from servers.models import McpServer
 from tests.factories import AgentFactory
 
 migration = importlib.import_module("credentials.migrations.0003_quote_reference_lookalikes")
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.sql_only("steps back through old migrations of the SQL schema"),
+]
 
 OLD_ENV = {"DB": "file:relative.db", "STAGE": "env:prod", "PLAIN": "x"}
 

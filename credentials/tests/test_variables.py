@@ -74,6 +74,7 @@ def test_a_required_variable_without_a_value_makes_the_server_missing():
     assert "GITHUB_TOKEN" in missing["reason"]
 
 
+@pytest.mark.sql_only("reads the stored column with raw SQL (connection.cursor)")
 def test_values_are_ciphertext_at_rest_and_in_no_response_or_audit_row():
     user = UserFactory()
     server = _remote()

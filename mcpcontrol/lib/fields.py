@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from mcpcontrol.lib import crypto
+from mcpcontrol.lib import ids as _ids  # noqa: F401  (DEFAULT_AUTO_FIELD: the type checker must see it with the models)
 
 logger = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from mcpcontrol.api.pagination import PagePagination
 from mcpcontrol.api.permissions import READ_SERVERS, WRITE_SERVERS, HasScope
 from mcpcontrol.api.schema import errors
 from mcpcontrol.api.throttling import WritesThrottle
+from mcpcontrol.lib.ids import ID_PATTERN
 from servers import services
 from servers.api.schema import (
     AgentConnectionSerializer,
@@ -40,7 +41,7 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
     throttle_classes = (WritesThrottle,)
     read_scope, write_scope = READ_SERVERS, WRITE_SERVERS
     ordering_fields = ("name", "created_at")
-    lookup_value_regex = r"\d{1,18}"
+    lookup_value_regex = ID_PATTERN
     filter_backends = ()
 
     def get_queryset(self) -> QuerySet[Agent]:
@@ -118,7 +119,7 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
     @extend_schema(methods=["DELETE"], responses={204: None, **errors(401, 403, 404, 429)})
     @action(
         detail=True, methods=["put", "delete"],
-        url_path=r"connections/(?P<server_id>\d{1,18})", url_name="connection",
+        url_path=rf"connections/(?P<server_id>{ID_PATTERN})", url_name="connection",
     )  # fmt: skip
     def connection(self, request: Request, pk: str, server_id: str) -> Response:
         agent = self.get_object()

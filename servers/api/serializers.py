@@ -7,9 +7,22 @@ from typing import Any
 
 from rest_framework import serializers
 
+from mcpcontrol.lib.ids import is_id
 from servers.models import Agent
 
-MAX_ID = 2**63 - 1
+
+class IdField(serializers.CharField):
+    """An id: a string in the API on every backend (docs/api.md, docs/storage.md), a decimal
+    number or a MongoDB ObjectId; a number is accepted as input too."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=24, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if not is_id(value):
+            raise serializers.ValidationError("Not a valid id.")
+        return value
 
 
 def _secret() -> serializers.CharField:
@@ -23,9 +36,7 @@ class AgentSerializer(serializers.ModelSerializer[Agent]):
     id = serializers.SerializerMethodField()
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=10000, required=False, allow_blank=True)
-    user_id = serializers.IntegerField(
-        source="owner_id", required=False, min_value=1, max_value=MAX_ID
-    )
+    user_id = IdField(source="owner_id", required=False)
 
     class Meta:
         model = Agent

@@ -25,6 +25,7 @@ from mcpcontrol.api.pagination import PagePagination
 from mcpcontrol.api.permissions import READ_SERVERS, WRITE_SERVERS, HasScope
 from mcpcontrol.api.schema import VERSION_CONFLICT, errors
 from mcpcontrol.api.throttling import WritesThrottle
+from mcpcontrol.lib.ids import ID_PATTERN
 from servers import document, services
 from servers.api.schema import (
     CheckHistoryPageSerializer,
@@ -85,7 +86,7 @@ class McpServerViewSet(IfMatchMixin, viewsets.GenericViewSet[McpServer]):
     throttle_classes = (WritesThrottle,)
     read_scope, write_scope = READ_SERVERS, WRITE_SERVERS
     ordering_fields = ("name", "created_at", "updated_at")
-    lookup_value_regex = r"\d{1,18}"
+    lookup_value_regex = ID_PATTERN
 
     def get_queryset(self) -> QuerySet[McpServer]:
         # Scoped here, so servers the caller may not see are 404, never 403.

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from rest_framework import serializers
 
+from mcpcontrol.lib.ids import is_id
 from servers.document.shapes import (
     AUTH_ALIASES,
     CATALOG_DEFAULTS,
@@ -250,7 +251,7 @@ class _Reader:
             return
         agent = None
         if agent_id is not None:
-            agent = Agent.objects.filter(pk=agent_id).first() if agent_id.isdigit() else None
+            agent = Agent.objects.filter(pk=agent_id).first() if is_id(agent_id) else None
             if agent is None:
                 self.errors["probe_agent_id"] = ["No such agent."]
                 return
@@ -301,7 +302,7 @@ class _Reader:
             return
         row = None
         if value is not None:
-            if key.endswith("_id") and not str(value).isdigit():
+            if key.endswith("_id") and not is_id(str(value)):
                 self.errors[key] = ["No such id."]
                 return
             row = lookup(value).first()

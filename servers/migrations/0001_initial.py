@@ -3,6 +3,7 @@
 import django.core.validators
 import django.db.models.deletion
 import mcpcontrol.lib.fields
+import mcpcontrol.lib.ids
 from django.conf import settings
 from django.db import migrations, models
 
@@ -20,7 +21,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Agent',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', mcpcontrol.lib.ids.PortableAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=200)),
                 ('description', models.TextField(blank=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
@@ -34,7 +35,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='McpServer',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', mcpcontrol.lib.ids.PortableAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=200, unique=True)),
                 ('alias', models.CharField(max_length=64, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9_-]*$', "Alias must be lower-case letters, digits, '_' or '-', starting with a letter or digit.")])),
                 ('description', models.TextField(blank=True)),
@@ -110,7 +111,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='AgentConnection',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', mcpcontrol.lib.ids.PortableAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('access_token', mcpcontrol.lib.fields.EncryptedTextField(blank=True, default=None, editable=False, null=True)),
                 ('refresh_token', mcpcontrol.lib.fields.EncryptedTextField(blank=True, default=None, editable=False, null=True)),
                 ('expires_at', models.DateTimeField(blank=True, null=True)),

@@ -241,6 +241,9 @@ class McpServer(models.Model):
     objects = McpServerQuerySet.as_manager()
 
     class Meta:
+        # Seed 004's collection name, so an application sharing the database finds the rows
+        # (docs/storage.md maps the seed's index fields to these).
+        db_table = "mcps"
         ordering = ("name",)
         verbose_name = "MCP server"
         # Running a stdio server runs a program on the control plane as its user: a right of

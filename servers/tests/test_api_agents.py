@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 def test_it_creates_an_agent_for_the_caller(user_api, user):
     response = user_api.post("/api/v1/agents", {"name": "claude"}, format="json")
     assert response.status_code == 201
-    assert response.json()["user_id"] == user.pk
+    assert response.json()["user_id"] == str(user.pk)
 
 
 def test_it_rejects_an_agent_without_a_name(user_api):
@@ -41,7 +41,7 @@ def test_it_rejects_a_duplicate_agent_name(user_api, user):
 
 def test_it_forbids_users_creating_agents_for_others(user_api):
     response = user_api.post(
-        "/api/v1/agents", {"name": "x", "user_id": UserFactory().pk}, format="json"
+        "/api/v1/agents", {"name": "x", "user_id": str(UserFactory().pk)}, format="json"
     )
     assert response.status_code == 403
 
@@ -96,7 +96,7 @@ def test_it_audits_a_stored_credential_redacted(user_api, user):
     )
     event = AuditEvent.objects.get(entity_type="grant")
     assert event.changes["secret"]["new"] == "[redacted]"
-    assert event.changes["agent"]["new"] == agent.pk
+    assert str(event.changes["agent"]["new"]) == str(agent.pk)
     assert "k-123" not in str(event.changes)
 
 

@@ -407,7 +407,7 @@ def test_it_lets_admins_create_stdio_servers(admin_api):
 
 def test_it_forbids_users_creating_servers_for_others(user_api):
     other = UserFactory()
-    response = user_api.post("/api/v1/servers", _create_body(user_id=other.pk), format="json")
+    response = user_api.post("/api/v1/servers", _create_body(user_id=str(other.pk)), format="json")
     assert response.status_code == 403
 
 
@@ -633,6 +633,11 @@ def test_it_applies_the_visibility_matrix(make_client, admin, who, scope, op, ex
         assert response.json()["error"] == {403: "forbidden", 404: "not_found"}[expected]
 
 
+@pytest.mark.emulator_gap(
+    "SecantusDB 0.7.0b3 answers values_list('content_type__app_label', 'codename') (a $lookup"
+    " join, which auth's has_perm uses) with the content type's id instead of its app_label,"
+    " so a non-superuser's permissions read as '1.change_mcpserver'"
+)
 def test_an_operator_with_the_change_permission_may_change_an_app_wide_server(make_client):
     from django.contrib.auth.models import Permission, User
 

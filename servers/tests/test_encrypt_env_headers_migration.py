@@ -2,6 +2,10 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+pytestmark = pytest.mark.sql_only(
+    "steps back to the 0001 SQL schema and reads columns with raw SQL"
+)
+
 BEFORE = [("servers", "0001_initial")]
 AFTER = [("servers", "0002_encrypt_env_headers")]
 
@@ -16,6 +20,7 @@ def migrate(targets):
 def raw_row(pk: int) -> tuple[str, str]:
     # Raw read on purpose: the point is what sits in the column, past any field decoding.
     with connection.cursor() as cursor:
+        # The 0002 schema: the table had its Django default name then (0007 names it mcps).
         cursor.execute("SELECT env, headers FROM servers_mcpserver WHERE id = %s", [pk])
         return cursor.fetchone()
 

@@ -17,9 +17,9 @@ pytestmark = pytest.mark.django_db
 SECRET = "ghp_thisIsAVerySecretToken1234"
 
 
-def raw_column(server: McpServer, column: str, table: str = "servers_mcpserver") -> str:
+def raw_column(server: McpServer, column: str, table: str = "mcps") -> str:
     # Raw read on purpose: the point is what sits in the database, past the field's decoding.
-    key = "id" if table == "servers_mcpserver" else "server_id"
+    key = "id" if table == "mcps" else "server_id"
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {column} FROM {table} WHERE {key} = %s", [server.pk])
         return cursor.fetchone()[0]
@@ -36,6 +36,7 @@ def make_server(**fields) -> McpServer:
     )  # fmt: skip
 
 
+@pytest.mark.sql_only("reads the stored column with raw SQL (connection.cursor)")
 def test_it_stores_secrets_as_ciphertext():
     server = make_server(oauth_client_secret="client-secret-value")
 
@@ -126,6 +127,7 @@ def make_map_server() -> McpServer:
     )  # fmt: skip
 
 
+@pytest.mark.sql_only("reads the stored column with raw SQL (connection.cursor)")
 def test_it_stores_env_and_header_values_as_ciphertext():
     server = make_map_server()
 
@@ -134,6 +136,7 @@ def test_it_stores_env_and_header_values_as_ciphertext():
         assert raw_column(server, column).startswith("gAAAAA")
 
 
+@pytest.mark.sql_only("reads the stored column with raw SQL (connection.cursor)")
 def test_it_stores_env_and_header_names_as_ciphertext_too():
     server = make_map_server()
 
@@ -184,6 +187,7 @@ def test_dumpdata_carries_env_and_headers_as_ciphertext_only(capsys):
     assert "GITHUB_TOKEN" not in output  # the names are inside the encrypted document
 
 
+@pytest.mark.sql_only("reads the stored column with raw SQL (connection.cursor)")
 def test_loaddata_encrypts_plain_env_and_headers_objects(tmp_path):
     fixture = tmp_path / "plain.json"
     fixture.write_text(json.dumps([{"model": "servers.mcpserver", "pk": 99, "fields": {

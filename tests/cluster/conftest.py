@@ -205,7 +205,7 @@ class Cluster:
         """Server name -> claim token, for every server some worker holds right now."""
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             rows = conn.execute(
-                "SELECT name, check_claim FROM servers_mcpserver WHERE check_claim <> ''"
+                "SELECT name, check_claim FROM mcps WHERE check_claim <> ''"
             ).fetchall()
         return dict(rows)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from credentials.models import Grant
 from mcpcontrol.lib.fields import is_unreadable
+from mcpcontrol.lib.ids import is_id
 
 PREFIX = "grant-"
 TYPES = {
@@ -52,6 +53,6 @@ def entries(
 def grant_of(user: Any, token_id: str) -> Grant | None:
     """The user's grant named by a token id "grant-<id>", or None."""
     number = token_id.removeprefix(PREFIX)
-    if not number.isdigit():
+    if not is_id(number):
         return None
     return Grant.objects.granted_by(user).select_related("server").filter(pk=number).first()

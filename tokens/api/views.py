@@ -17,6 +17,7 @@ from mcpcontrol.api.permissions import READ_TOKENS, WRITE_TOKENS, HasScope, requ
 from mcpcontrol.api.schema import TokenGeneratedSerializer, errors
 from mcpcontrol.api.throttling import TokenGenerationThrottle, WritesThrottle
 from mcpcontrol.lib.crypto import DecryptionError
+from mcpcontrol.lib.ids import ID_PATTERN
 from tokens import services
 from tokens.api import grants
 from tokens.api.serializers import (
@@ -40,7 +41,7 @@ class TokenViewSet(viewsets.GenericViewSet[Token]):
     read_scope, write_scope = READ_TOKENS, WRITE_TOKENS
     ordering_fields = ("created_at", "expires_at")
     # A vault token's number, or "grant-<n>" for an upstream credential (tokens.api.grants).
-    lookup_value_regex = r"(?:grant-)?\d{1,18}"
+    lookup_value_regex = rf"(?:grant-)?{ID_PATTERN}"
 
     def get_queryset(self) -> QuerySet[Token]:
         # Owner only, admins included: another user's token is 404.

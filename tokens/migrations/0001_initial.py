@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 import mcpcontrol.lib.fields
+import mcpcontrol.lib.ids
 from django.conf import settings
 from django.db import migrations, models
 
@@ -18,7 +19,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Token',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', mcpcontrol.lib.ids.PortableAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('email', models.EmailField(blank=True, max_length=254)),
                 ('type', models.CharField(choices=[('oauth_access', 'Oauth Access'), ('oauth_refresh', 'Oauth Refresh'), ('api_key', 'Api Key')], max_length=20)),
                 ('identifier', models.CharField(max_length=255)),

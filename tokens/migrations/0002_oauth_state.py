@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 import mcpcontrol.lib.fields
+import mcpcontrol.lib.ids
 from django.conf import settings
 from django.db import migrations, models
 
@@ -18,7 +19,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='OAuthState',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', mcpcontrol.lib.ids.PortableAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('state_hash', models.CharField(max_length=64, unique=True)),
                 ('code_verifier', mcpcontrol.lib.fields.EncryptedTextField(blank=True, default=None, editable=False, null=True)),
                 ('redirect_uri', models.CharField(max_length=2000)),
