@@ -120,9 +120,9 @@ def test_the_copy_reads_back_the_same_in_the_target(copied):
 
 
 def test_encrypted_values_are_copied_as_stored_not_re_encrypted(copied):
-    query = "SELECT id, token FROM tokens_token ORDER BY id"
+    query = "SELECT id, token FROM tokens ORDER BY id"
     assert raw(copied["dst"], query) == raw(copied["src"], query)
-    query = "SELECT id, env, headers FROM servers_mcpserver ORDER BY id"
+    query = "SELECT id, env, headers FROM mcps ORDER BY id"
     assert raw(copied["dst"], query) == raw(copied["src"], query)
 
 
@@ -137,7 +137,7 @@ def test_force_replaces_the_targets_data(copied):
     again = migrate_storage(copied["tmp"], copied["src"], copied["dst"], "--force")
 
     assert again.returncode == 0, again.stderr
-    assert raw(copied["dst"], "SELECT COUNT(*) FROM tokens_token") == [(6,)]
+    assert raw(copied["dst"], "SELECT COUNT(*) FROM tokens") == [(6,)]
 
 
 def test_a_dry_run_copies_nothing(copied, tmp_path):
