@@ -22,8 +22,7 @@ from django.http import HttpResponse
 from tests.security.urlconf import Endpoint, endpoints
 from tests.security.world import ROLES, World, build_world
 
-# About 2,000 requests: over a minute on a shared machine, so `make test-security` runs it.
-pytestmark = [pytest.mark.django_db, pytest.mark.faults]
+pytestmark = pytest.mark.django_db
 
 USERS = frozenset(ROLES) - {"anonymous"}
 # Who may do what to each object variant (the admin, a superuser, may everything).
@@ -193,6 +192,8 @@ def test_every_url_is_declared_in_the_policy_table():
     assert not missing, f"declare these URLs in POLICY of {__name__}: {missing}"
 
 
+# About 2,000 requests: over a minute on a shared machine, so `make test-security` runs it.
+@pytest.mark.faults
 def test_the_access_matrix(settings, capsys):
     settings.MCPCONTROL_REFRESH_WAIT_SECONDS = 0
     world, figures, wrong = build_world(), Counter[str](), []
