@@ -106,6 +106,7 @@ def _writable(world: World) -> list[tuple[str, str, str]]:
 
 # About 420 requests, each with two snapshots of every row: `make test-security` runs it.
 @pytest.mark.faults
+@pytest.mark.timeout(1200)
 def test_every_hostile_body_on_every_writable_endpoint(settings, capsys):
     settings.MCPCONTROL_REFRESH_WAIT_SECONDS = 0
     world, figures = build_world(), Figures()
@@ -123,6 +124,7 @@ def _server_body(**extra: Any) -> dict[str, Any]:
             "url": "https://mcp.example.com/mcp"}, **extra}  # fmt: skip
 
 
+@pytest.mark.faults  # 130-210 requests with row snapshots: over a minute when busy
 def test_hostile_urls_and_header_fields(settings, capsys):
     settings.MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS = False
     api, figures = client_for(AdminFactory()), Figures()
@@ -163,6 +165,7 @@ def _wrong_typed(document: dict[str, Any], prefix: str = "") -> list[tuple[str, 
     return out
 
 
+@pytest.mark.faults  # 130-210 requests with row snapshots: over a minute when busy
 def test_a_wrong_type_for_every_field_of_the_server_document(capsys):
     api, figures = client_for(AdminFactory()), Figures()
     for transport, auth in (("streamable-http", "api_key"), ("stdio", "oauth")):

@@ -225,6 +225,7 @@ def _scan(s: Secrets, figures: Counter[str], sink: str, text: str, leaks: list[s
     leaks.extend(f"{sink}: {where}" for where in s.found_in(text))
 
 
+@pytest.mark.timeout(900)
 def test_no_secret_is_found_in_plain_text_where_it_must_not_be(tmp_path, captured_logs, capsys):
     s, owner, admin = Secrets(), UserFactory(), AdminFactory()
     s.values["a user's password"] = PASSWORD
