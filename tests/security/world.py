@@ -1,6 +1,7 @@
 """The people and objects every figure is measured on: a user who owns things, the roles
 that try to reach them, and the objects of each kind the URL conf's parameters name."""
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,19 +44,25 @@ class World:
         return self.clients["api", role]
 
     def console(self, role: str) -> Client:
-        """A signed-in browser (its session made once: the matrix rolls every request back)."""
+        """A signed-in browser. Its session is made once (the matrix rolls every request back,
+        so the session row survives a logout); its cookies are put back before each request,
+        so a logout or a password change in one cell does not sign it out of the next."""
         if ("console", role) not in self.clients:
             client = Client()
             if (user := self.users[role]) is not None:
                 client.force_login(user)
             self.clients["console", role] = client
-        return self.clients["console", role]
+            self.clients["cookies", role] = copy.deepcopy(client.cookies)
+        client = self.clients["console", role]
+        client.cookies = copy.deepcopy(self.clients["cookies", role])
+        return client
 
 
 def _server(owner: User | None, scope: str, **extra: Any) -> McpServer:
     server = McpServerFactory(owner=owner, scope=scope, url=DEAD_URL, auth_type="bearer",
                               **extra)  # fmt: skip
-    GrantFactory(server=server, secret=f"grant-of-{server.name}")
+    # granted_by: the tokens API lists a user's grants as "grant-<id>" tokens.
+    GrantFactory(server=server, secret=f"grant-of-{server.name}", granted_by=owner)
     return server
 
 
@@ -87,4 +94,7 @@ def build_world() -> World:
                   "grant_strangers": f"grant-{Grant.objects.get(server=theirs).pk}"},
     }  # fmt: skip
     assert Agent.objects.count() == 2
+    for role in ROLES:  # sessions made here, not in a request's rolled-back savepoint
+        world.api(role)
+        world.console(role)
     return world
