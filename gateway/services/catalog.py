@@ -4,6 +4,7 @@ a worker thread."""
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -107,6 +108,21 @@ def call_target(*, agent: Agent, server_id: int) -> Target | str:
         return f"URL refused: {exc}"
     return Target(transport=server.transport_type, url=resolved.url, headers=resolved.headers,
                   timeout=seconds, init_timeout=seconds)  # fmt: skip
+
+
+def credential_refused(
+    *, agent: Agent, server_id: int, reason: str, presented_at: datetime
+) -> bool:
+    """The upstream refused (401/403) the credential presented for this agent: flag it as
+    needing re-authorization through the port, so it is not presented again and the console
+    and /me/ say so. Only a credential unchanged since `presented_at` is flagged."""
+    server = McpServer.objects.filter(pk=server_id).first()
+    if server is None or server.auth_type == McpServer.AuthType.NONE:
+        return False
+    return credentials().mark_reauth(
+        server=server, agent=agent, reason=f"the gateway's call was refused: {reason}",
+        unchanged_since=presented_at,
+    )  # fmt: skip
 
 
 def tool_call_record(
