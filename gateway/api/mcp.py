@@ -29,8 +29,8 @@ from gateway.services import KeyRejected, agent_key_authenticate
 from gateway.services.catalog import (
     agent_catalog,
     call_target,
-    console_url,
     credential_refused,
+    reconnect_hint,
     tool_call_record,
 )
 from gateway.services.sessions import SessionPool
@@ -182,7 +182,8 @@ class Gateway:
                 presented_at=presented_at,
             )  # fmt: skip
             marked = "; the credential is marked as needing re-authorization" if flagged else ""
-            reason += f"{marked}; reconnect at {console_url(route.server_id)}"
+            hint = reconnect_hint(server_id=route.server_id, agent_id=agent.pk)
+            reason += f"{marked}; {hint}"
         return answer.outcome, _error(reason)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

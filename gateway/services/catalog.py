@@ -80,6 +80,12 @@ def console_url(server_id: int) -> str:
     return f"{settings.MCPCONTROL_PUBLIC_URL}/admin/servers/mcpserver/{server_id}/change/"
 
 
+def reconnect_hint(*, server_id: int, agent_id: int) -> str:
+    """Where to reconnect: the console for staff, /me/ for the agent's owner (who may not be)."""
+    me = f"{settings.MCPCONTROL_PUBLIC_URL}/me/agents/{agent_id}/"
+    return f"reconnect at {console_url(server_id)} (or, as the agent's owner, {me})"
+
+
 def _timeout(server: McpServer) -> float:
     return min(server.timeout_ms, MAX_TIMEOUT_MS) / 1000
 
@@ -96,7 +102,7 @@ def call_target(*, agent: Agent, server_id: int) -> Target | str:
     credentials().refresh_due(needs=needs, budget=REFRESH_BUDGET_SECONDS)
     resolved = credentials().resolve(needs=needs)[server.pk]
     if resolved.missing:
-        return f"auth: {resolved.missing}; reconnect at {console_url(server.pk)}"
+        return f"auth: {resolved.missing}; {reconnect_hint(server_id=server.pk, agent_id=agent.pk)}"
     seconds = _timeout(server)
     if server.transport_type == McpServer.Transport.STDIO:
         return Target(transport=server.transport_type, command=server.command,

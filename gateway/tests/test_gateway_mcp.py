@@ -333,6 +333,7 @@ def test_an_upstream_refusal_marks_the_credential_until_it_is_replaced(gateway_u
 
         refused = run(url, key, call)
         assert refused.is_error and "marked as needing re-authorization" in text(refused)
+        assert f"/me/agents/{agent.pk}/" in text(refused)
         grant = Grant.objects.get(server=server, agent=agent)
         assert grant.needs_reauth and "HTTP 401" in grant.reauth_reason
         assert not Grant.objects.get(server=server, agent=bystander).needs_reauth
