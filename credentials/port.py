@@ -49,3 +49,16 @@ class Port:
 
     def forget(self, *, server: McpServer, actor: Any, agent: Agent | None = None) -> None:
         services.grants_forget(server=server, agent=agent, actor=actor)
+
+    def mark_reauth(
+        self, *, server: McpServer, agent: Agent | None, reason: str, unchanged_since: datetime
+    ) -> bool:
+        per_agent = server.credential_mode == McpServer.CredentialMode.PER_AGENT
+        if per_agent and agent is None:
+            return False
+        grant = Grant.objects.filter(server=server, agent=agent if per_agent else None).first()
+        if grant is None:
+            return False
+        return services.grant_mark_reauth(
+            grant=grant, reason=reason, unchanged_since=unchanged_since
+        )

@@ -37,4 +37,10 @@ urlpatterns = [
         me.me_key,
         name="me-key",
     ),
+    path("me/agents/<int:agent_id>/keys/", me.me_agent_key_create, name="me-agent-key-create"),
+    path(
+        "me/agents/<int:agent_id>/keys/<int:key_id>/revoke/",
+        me.me_agent_key_revoke,
+        name="me-agent-key-revoke",
+    ),
 ]

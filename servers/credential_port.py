@@ -87,6 +87,16 @@ class CredentialPort(Protocol):
         every credential of the server (it is being deleted or its auth type changed)."""
         ...
 
+    def mark_reauth(
+        self, *, server: "McpServer", agent: "Agent | None", reason: str, unchanged_since: datetime
+    ) -> bool:
+        """The upstream refused the credential presented for (server, agent): the agent's own
+        in per_agent mode, the shared one otherwise. Flag it as needing a person to reconnect
+        (once, audited), so resolve stops presenting it and the console and /me/ say so.
+        False when there is none, it is flagged already, or it changed after
+        `unchanged_since` (a newer credential is not blamed for an older one's refusal)."""
+        ...
+
 
 _installed: list[CredentialPort] = []
 

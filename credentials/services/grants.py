@@ -201,12 +201,18 @@ def oauth_disconnect(*, server: McpServer, agent: Agent | None = None, actor: An
     return _forget_one(server, grant, actor)
 
 
-def grant_mark_reauth(*, grant: Grant, reason: str, claim: str = "") -> bool:
+def grant_mark_reauth(
+    *, grant: Grant, reason: str, claim: str = "", unchanged_since: datetime | None = None
+) -> bool:
     """Flag a grant as needing a human to reconnect, once: one audit row, however often the
-    cause repeats. With `claim`, only while that refresh claim is still ours."""
+    cause repeats. With `claim`, only while that refresh claim is still ours; with
+    `unchanged_since`, only if no new credential was stored after it (an upstream's refusal
+    of the old one says nothing about the new one)."""
     rows = Grant.objects.filter(pk=grant.pk, needs_reauth=False)
     if claim:
         rows = rows.filter(refresh_claim=claim)
+    if unchanged_since is not None:
+        rows = rows.filter(updated_at__lte=unchanged_since)
     with transaction.atomic():
         flagged = rows.update(
             needs_reauth=True, reauth_reason=reason[:500], refresh_claim="",

@@ -128,7 +128,8 @@ def credential_value(server: McpServer, agent: Agent | None, inputs: _Inputs) ->
         raise Unusable(f"the stored credential is for {grant.kind}, not {server.auth_type}")
     if grant.needs_reauth:
         reason = f": {grant.reauth_reason}" if grant.reauth_reason else ""
-        raise Unusable(f"the OAuth grant for {server.name} needs re-authorization{reason}")
+        what = "OAuth grant" if grant.kind == Grant.Kind.OAUTH else "credential"
+        raise Unusable(f"the {what} for {server.name} needs re-authorization{reason}")
     if grant.secret is None:
         raise Unusable(f"{server.name} has no credential stored")
     if grant.expires_at is not None and grant.expires_at <= timezone.now():

@@ -10,6 +10,8 @@ from django.test import Client
 from audit.models import AuditEvent
 from credentials.models import Grant, OAuthState, VariableValue
 from credentials.tests.conftest import follow_authorization
+from gateway.models import AgentKey, key_digest
+from gateway.services import agent_key_create
 from servers.models import McpServer
 from tests.factories import AgentFactory, GrantFactory, McpServerFactory, UserFactory
 
@@ -282,3 +284,87 @@ def test_an_empty_key_keeps_the_stored_one(browser, member):
     response = browser.post(url, {"key": "  "}, follow=True)
     assert "Enter a key" in response.content.decode()
     assert Grant.objects.get(agent=agent).secret.reveal() == "kept"
+
+
+# Gateway keys on the agent's page (docs/gateway.md).
+
+
+def test_it_creates_a_gateway_key_shown_once_and_put_in_the_config(browser, member):
+    agent = AgentFactory(owner=member)
+    GrantFactory(server=McpServerFactory(name="Wiki", auth_type="bearer"), secret="w-tok")
+    response = browser.post(
+        f"/me/agents/{agent.pk}/keys/", {"name": "laptop", "expires_days": "30", "client": "vscode"}
+    )
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    key = AgentKey.objects.get(agent=agent)
+    body = response.content.decode()
+    raw = body.split('id="new-key-value">')[1].split("<")[0]
+    assert raw.startswith("mcpa_") and key.digest == key_digest(raw)
+    assert key.name == "laptop" and key.expires_at is not None
+    # The vscode file, in gateway mode, with the new key and no upstream secret.
+    assert f"Bearer {raw}" in body and f"/mcp/agents/{agent.pk}" in body
+    assert ".vscode/mcp.json" in body and "w-tok" not in body
+    event = AuditEvent.objects.get(entity_type="agent_key", actor=member)
+    assert raw not in str(event.changes)
+
+    again = page(browser, f"/me/agents/{agent.pk}/?client=vscode&mode=gateway")
+    assert raw not in again and "new-key-value" not in again  # never shown again
+    assert f"mcpa_{key.prefix}" in again and "laptop" in again
+    assert 'id="gateway-key-note"' in again
+
+
+def test_it_refuses_a_gateway_key_without_a_name_in_words(browser, member):
+    agent = AgentFactory(owner=member)
+    response = browser.post(f"/me/agents/{agent.pk}/keys/", {"name": " "}, follow=True)
+    assert "Cannot create the key" in response.content.decode()
+    assert not AgentKey.objects.exists()
+    response = browser.post(f"/me/agents/{agent.pk}/keys/", {"name": "x", "expires_days": "7"})
+    assert response.status_code == 302 and not AgentKey.objects.exists()
+
+
+def test_it_revokes_a_gateway_key_on_the_record(browser, member):
+    agent = AgentFactory(owner=member)
+    key, _ = agent_key_create(actor=member, agent=agent, name="old")
+    response = browser.post(f"/me/agents/{agent.pk}/keys/{key.pk}/revoke/", follow=True)
+    assert "Revoked the key old." in response.content.decode()
+    key.refresh_from_db()
+    assert key.state == "revoked"
+    assert AuditEvent.objects.filter(
+        entity_type="agent_key", action=AuditEvent.Action.REVOKE, actor=member
+    ).exists()
+    assert f'id="revoke-key-{key.pk}"' not in page(browser, f"/me/agents/{agent.pk}/")
+
+
+def test_another_users_agent_keys_are_404(browser, member):
+    other = AgentFactory()
+    key, _ = agent_key_create(actor=None, agent=other, name="theirs")
+    mine = AgentFactory(owner=member)
+    assert browser.post(f"/me/agents/{other.pk}/keys/", {"name": "x"}).status_code == 404
+    assert browser.post(f"/me/agents/{other.pk}/keys/{key.pk}/revoke/").status_code == 404
+    # Nor through one's own agent's URL.
+    assert browser.post(f"/me/agents/{mine.pk}/keys/{key.pk}/revoke/").status_code == 404
+    key.refresh_from_db()
+    assert key.state == "active" and AgentKey.objects.count() == 1
+
+
+def test_key_writes_need_post_and_the_csrf_token(member):
+    agent = AgentFactory(owner=member)
+    key, _ = agent_key_create(actor=None, agent=agent, name="k")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member)
+    assert client.post(f"/me/agents/{agent.pk}/keys/", {"name": "x"}).status_code == 403
+    assert client.post(f"/me/agents/{agent.pk}/keys/{key.pk}/revoke/").status_code == 403
+    assert client.get(f"/me/agents/{agent.pk}/keys/{key.pk}/revoke/").status_code == 405
+    key.refresh_from_db()
+    assert key.state == "active" and AgentKey.objects.count() == 1
+
+
+def test_the_gateway_mode_config_holds_no_upstream_secret_and_is_not_audited(browser, member):
+    agent = AgentFactory(owner=member)
+    GrantFactory(server=McpServerFactory(name="Wiki", auth_type="bearer"), secret="w-tok")
+    body = page(browser, f"/me/agents/{agent.pk}/?client=codex&mode=gateway")
+    assert "[mcp_servers.mcpcontrol]" in body and "w-tok" not in body
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.SECRET_READ).exists()
+    download = browser.get(f"/me/agents/{agent.pk}/config/download/?client=codex&mode=gateway")
+    assert b"mcpcontrol" in download.content and b"w-tok" not in download.content

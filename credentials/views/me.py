@@ -9,6 +9,7 @@ at /oauth/callback in this same session, so the stored grant is this user's.
 
 import posixpath
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -20,11 +21,14 @@ from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from credentials import services
 from credentials.oauth import OAuthError
+from gateway import services as gateway_services
+from gateway.models import AgentKey
 from mcpcontrol.lib.loginguard import WINDOW_SECONDS, ThrottledAuthenticationForm
 from mcpcontrol.lib.urlguard import BlockedUrl
 from servers import services as server_services
@@ -32,6 +36,10 @@ from servers.credential_port import CredentialState, credentials
 from servers.models import Agent, AgentConnection, McpServer
 
 CONTENT_TYPES = {"json": "application/json", "toml": "application/toml"}
+# Client config modes (docs/gateway.md): one entry per upstream, or the agent's gateway.
+MODES = ("direct", "gateway")
+# Lifetimes offered for a new gateway key, in days ("" = never expires).
+KEY_LIFETIMES = ("", "30", "90", "365")
 
 
 class UserLoginView(LoginView):
@@ -144,32 +152,53 @@ def _words(exc: Exception) -> str:
     return "an agent with that name exists already."
 
 
-def _client_config(request: HttpRequest, agent: Agent, client: str) -> dict[str, Any]:
-    """The rendered config (reveals secrets: mcp_config_build audits the read)."""
-    config = server_services.mcp_config_build(actor=request.user, agent=agent)
+def _client_config(
+    request: HttpRequest, agent: Agent, client: str, *, mode: str = "direct", key: str = ""
+) -> dict[str, Any]:
+    """The rendered config. Direct mode reveals secrets (mcp_config_build audits the read);
+    gateway mode is the one gateway entry, with `key` (a key just created) or a placeholder."""
+    if mode == "gateway":
+        config = server_services.mcp_config_gateway(agent=agent, key=key)
+    else:
+        config = server_services.mcp_config_build(actor=request.user, agent=agent)
     return server_services.client_config_render(
         config=config, client=client, bridge=settings.MCPCONTROL_CONFIG_BRIDGE_REMOTE
     )
+
+
+def _mode(value: str) -> str:
+    return value if value in MODES else "direct"
+
+
+def _agent_page(
+    request: HttpRequest, agent: Agent, *, client: str, mode: str, new_key: str = ""
+) -> HttpResponse:
+    """The agent's page. `new_key` is a gateway key created by this very request: shown
+    here once (and put in the gateway config), never stored in the session or shown again."""
+    servers = server_services.agent_servers(agent)
+    keys = server_services.config_keys(servers)
+    rows = [_server_row(request.user, agent, s, keys[s.pk]) for s in servers]
+    context: dict[str, Any] = {
+        "agent": agent, "rows": rows, "clients": list(server_services.CLIENTS),
+        "client": client if client in server_services.CLIENTS else "", "mode": mode,
+        "modes": MODES, "agent_keys": AgentKey.objects.filter(agent=agent),
+        "new_key": new_key,
+    }  # fmt: skip
+    if context["client"]:
+        context["config"] = _client_config(request, agent, client, mode=mode, key=new_key)
+    return render(request, "credentials/me/agent.html", context)
 
 
 @never_cache
 @login_required
 @require_GET
 def me_agent(request: HttpRequest, agent_id: int) -> HttpResponse:
-    """An agent: its servers with credential state and buttons, its variables, and (with
-    ?client=) its client config, built only when asked for since each build is audited."""
+    """An agent: its servers with credential state and buttons, its variables, its gateway
+    keys, and (with ?client=, and ?mode=direct or gateway) its client config, built only
+    when asked for since each direct build is audited."""
     agent = _own_agent(request, agent_id)
-    servers = server_services.agent_servers(agent)
-    keys = server_services.config_keys(servers)
-    rows = [_server_row(request.user, agent, s, keys[s.pk]) for s in servers]
-    client = request.GET.get("client", "")
-    context: dict[str, Any] = {
-        "agent": agent, "rows": rows, "clients": list(server_services.CLIENTS),
-        "client": client if client in server_services.CLIENTS else "",
-    }  # fmt: skip
-    if context["client"]:
-        context["config"] = _client_config(request, agent, client)
-    return render(request, "credentials/me/agent.html", context)
+    client, mode = request.GET.get("client", ""), _mode(request.GET.get("mode", ""))
+    return _agent_page(request, agent, client=client, mode=mode)
 
 
 @never_cache
@@ -181,7 +210,7 @@ def me_config_download(request: HttpRequest, agent_id: int) -> HttpResponse:
     client = request.GET.get("client", "")
     if client not in server_services.CLIENTS:
         return HttpResponse("Unknown client.", status=400, content_type="text/plain")
-    config = _client_config(request, agent, client)
+    config = _client_config(request, agent, client, mode=_mode(request.GET.get("mode", "")))
     response = HttpResponse(config["content"], content_type=CONTENT_TYPES[config["syntax"]])
     name = posixpath.basename(config["file_name"])
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -284,4 +313,42 @@ def me_key(request: HttpRequest, agent_id: int, server_id: int) -> HttpResponse:
         messages.error(request, f"Cannot save the key for {server.name}: {_words(exc)}")
         return _back(agent)
     messages.success(request, f"Saved {agent.name}'s key for {server.name}.")
+    return _back(agent)
+
+
+@never_cache
+@login_required
+@require_POST
+def me_agent_key_create(request: HttpRequest, agent_id: int) -> HttpResponse:
+    """Create a gateway key (gateway.services, audited as on the API) and answer the page
+    itself rather than a redirect: the raw key exists only in this response, shown once,
+    with the chosen client's gateway config carrying it."""
+    agent = _own_agent(request, agent_id)
+    name = request.POST.get("name", "").strip()
+    days = request.POST.get("expires_days", "")
+    if days not in KEY_LIFETIMES:
+        messages.error(request, "Choose one of the offered lifetimes.")
+        return _back(agent)
+    expires_at = timezone.now() + timedelta(days=int(days)) if days else None
+    try:
+        key, raw = gateway_services.agent_key_create(
+            actor=request.user, agent=agent, name=name, expires_at=expires_at
+        )
+    except ValidationError as exc:
+        messages.error(request, f"Cannot create the key: {_words(exc)}")
+        return _back(agent)
+    messages.success(request, f"Created the key {key.name}. Copy it now: it is not shown again.")
+    client = request.POST.get("client", "")
+    client = client if client in server_services.CLIENTS else "generic"
+    return _agent_page(request, agent, client=client, mode="gateway", new_key=raw)
+
+
+@login_required
+@require_POST
+def me_agent_key_revoke(request: HttpRequest, agent_id: int, key_id: int) -> HttpResponse:
+    """Revoke a gateway key: it stops at the gateway's next request (kept for the record)."""
+    agent = _own_agent(request, agent_id)
+    key = get_object_or_404(AgentKey, pk=key_id, agent=agent)
+    gateway_services.agent_key_revoke(actor=request.user, key=key)
+    messages.success(request, f"Revoked the key {key.name}.")
     return _back(agent)

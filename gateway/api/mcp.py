@@ -19,13 +19,20 @@ import anyio
 import mcp_types as types
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ObjectDoesNotExist
+from django.utils import timezone
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from gateway.services import KeyRejected, agent_key_authenticate
-from gateway.services.catalog import agent_catalog, call_target, console_url, tool_call_record
+from gateway.services.catalog import (
+    agent_catalog,
+    call_target,
+    credential_refused,
+    reconnect_hint,
+    tool_call_record,
+)
 from gateway.services.sessions import SessionPool
 from gateway.services.upstream import pooled_call, upstream_call
 from mcpcontrol.api.permissions import READ_SERVERS
@@ -152,6 +159,9 @@ class Gateway:
     async def _routed(
         self, agent: Agent, route: Any, params: types.CallToolRequestParams
     ) -> tuple[str, types.CallToolResult]:
+        # Taken before the credential is read: a credential stored after it is never blamed
+        # for this call's refusal (one refreshed by this very call is, by the next call's).
+        presented_at = timezone.now()
         target = await sync_to_async(call_target)(agent=agent, server_id=route.server_id)
         if isinstance(target, str):
             outcome = "auth_required" if target.startswith("auth:") else "upstream_error"
@@ -167,7 +177,13 @@ class Gateway:
             return answer.outcome, answer.result
         reason = f"{route.server_name}: {answer.reason}"
         if answer.outcome == "auth_required":
-            reason += f"; reconnect at {console_url(route.server_id)}"
+            flagged = await sync_to_async(credential_refused)(
+                agent=agent, server_id=route.server_id, reason=answer.reason,
+                presented_at=presented_at,
+            )  # fmt: skip
+            marked = "; the credential is marked as needing re-authorization" if flagged else ""
+            hint = reconnect_hint(server_id=route.server_id, agent_id=agent.pk)
+            reason += f"{marked}; {hint}"
         return answer.outcome, _error(reason)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

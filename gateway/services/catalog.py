@@ -4,6 +4,7 @@ a worker thread."""
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -79,6 +80,12 @@ def console_url(server_id: int) -> str:
     return f"{settings.MCPCONTROL_PUBLIC_URL}/admin/servers/mcpserver/{server_id}/change/"
 
 
+def reconnect_hint(*, server_id: int, agent_id: int) -> str:
+    """Where to reconnect: the console for staff, /me/ for the agent's owner (who may not be)."""
+    me = f"{settings.MCPCONTROL_PUBLIC_URL}/me/agents/{agent_id}/"
+    return f"reconnect at {console_url(server_id)} (or, as the agent's owner, {me})"
+
+
 def _timeout(server: McpServer) -> float:
     return min(server.timeout_ms, MAX_TIMEOUT_MS) / 1000
 
@@ -95,7 +102,7 @@ def call_target(*, agent: Agent, server_id: int) -> Target | str:
     credentials().refresh_due(needs=needs, budget=REFRESH_BUDGET_SECONDS)
     resolved = credentials().resolve(needs=needs)[server.pk]
     if resolved.missing:
-        return f"auth: {resolved.missing}; reconnect at {console_url(server.pk)}"
+        return f"auth: {resolved.missing}; {reconnect_hint(server_id=server.pk, agent_id=agent.pk)}"
     seconds = _timeout(server)
     if server.transport_type == McpServer.Transport.STDIO:
         return Target(transport=server.transport_type, command=server.command,
@@ -107,6 +114,21 @@ def call_target(*, agent: Agent, server_id: int) -> Target | str:
         return f"URL refused: {exc}"
     return Target(transport=server.transport_type, url=resolved.url, headers=resolved.headers,
                   timeout=seconds, init_timeout=seconds)  # fmt: skip
+
+
+def credential_refused(
+    *, agent: Agent, server_id: int, reason: str, presented_at: datetime
+) -> bool:
+    """The upstream refused (401/403) the credential presented for this agent: flag it as
+    needing re-authorization through the port, so it is not presented again and the console
+    and /me/ say so. Only a credential unchanged since `presented_at` is flagged."""
+    server = McpServer.objects.filter(pk=server_id).first()
+    if server is None or server.auth_type == McpServer.AuthType.NONE:
+        return False
+    return credentials().mark_reauth(
+        server=server, agent=agent, reason=f"the gateway's call was refused: {reason}",
+        unchanged_since=presented_at,
+    )  # fmt: skip
 
 
 def tool_call_record(

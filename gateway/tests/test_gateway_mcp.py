@@ -298,3 +298,77 @@ def test_an_upstream_refusing_the_credential_says_where_to_reconnect(gateway_url
         assert text(run(url, key, call)) == "ok"
     finally:
         peer.stop()
+
+
+def _guarded_peer() -> Any:
+    from tests.mcp_peers import sdk_peer_args, start_peer
+
+    return start_peer(
+        sdk_peer_args("streamable-http", "--require-header", "Authorization:Bearer right")
+    )
+
+
+def test_an_upstream_refusal_marks_the_credential_until_it_is_replaced(gateway_url):
+    """The upstream's 401 flags the agent's own grant (per_agent) through the credential
+    port: audited once, shown on /me/, not presented again; a new key clears it."""
+    from django.test import Client as Browser
+
+    from audit.models import AuditEvent
+    from credentials.models import Grant
+    from servers.credential_port import credentials
+
+    peer = _guarded_peer()
+    try:
+        server = echo_server(peer, name="Guarded", auth_type="bearer", tools=[{"name": "echo"}],
+                             credential_mode=McpServer.CredentialMode.PER_AGENT)  # fmt: skip
+        agent, bystander = AgentFactory(), AgentFactory()
+        for who in (agent, bystander):
+            AgentConnectionFactory(agent=who, server=server)
+        GrantFactory(server=server, agent=agent, secret="wrong")
+        GrantFactory(server=server, agent=bystander, secret="right")
+        url, key = f"{gateway_url}/mcp/agents/{agent.pk}", key_for(agent)
+
+        async def call(client: Client) -> Any:
+            return await client.call_tool("mcp__guarded__echo", {})
+
+        refused = run(url, key, call)
+        assert refused.is_error and "marked as needing re-authorization" in text(refused)
+        assert f"/me/agents/{agent.pk}/" in text(refused)
+        grant = Grant.objects.get(server=server, agent=agent)
+        assert grant.needs_reauth and "HTTP 401" in grant.reauth_reason
+        assert not Grant.objects.get(server=server, agent=bystander).needs_reauth
+        assert AuditEvent.objects.filter(action=AuditEvent.Action.NEEDS_REAUTH).count() == 1
+
+        again = run(url, key, call)  # not presented again: refused before the upstream
+        assert "needs re-authorization" in text(again)
+        assert AuditEvent.objects.filter(action=AuditEvent.Action.NEEDS_REAUTH).count() == 1
+
+        browser = Browser()
+        browser.force_login(agent.owner)
+        body = browser.get(f"/me/agents/{agent.pk}/").content.decode()
+        assert "needs reconnecting: the gateway&#x27;s call was refused" in body
+
+        credentials().store_secret(server=server, agent=agent, secret="right", actor=None)
+        assert text(run(url, key, call)) == "ok"
+    finally:
+        peer.stop()
+
+
+def test_a_credential_stored_after_the_call_began_is_not_blamed():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from credentials.models import Grant
+    from gateway.services.catalog import credential_refused
+
+    server = McpServerFactory(auth_type="bearer")
+    grant = GrantFactory(server=server, secret="new")
+    agent = AgentFactory()
+    before = timezone.now() - timedelta(seconds=5)
+    assert not credential_refused(agent=agent, server_id=server.pk, reason="HTTP 401",
+                                  presented_at=before)  # fmt: skip
+    assert not Grant.objects.get(pk=grant.pk).needs_reauth
+    assert credential_refused(agent=agent, server_id=server.pk, reason="HTTP 401",
+                              presented_at=timezone.now())  # fmt: skip
+    assert Grant.objects.get(pk=grant.pk).needs_reauth

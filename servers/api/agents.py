@@ -172,22 +172,23 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
         mode = request.query_params.get("mode", "direct")
         if mode not in ("direct", "gateway"):
             raise ValidationError({"mode": ["mode must be direct or gateway."]})
-        no_store = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-        if mode == "gateway":
-            key = request.headers.get("X-Agent-Key", "")
-            return Response(services.mcp_config_gateway(agent=agent, key=key), headers=no_store)
-        if agent.owner_id != request.user.pk and request.query_params.get("as_admin") != "1":
-            raise PermissionDenied(
-                "This agent belongs to another user: add ?as_admin=1 to read its credentials "
-                "as an administrator (audited)."
-            )
         client = request.query_params.get("client")
         if client is not None and client not in services.CLIENTS:
             raise BadRequest(
                 f"Unknown client {client!r}: use one of {', '.join(services.CLIENTS)}.",
                 code="unknown_client",
             )
-        config = services.mcp_config_build(actor=request.user, agent=agent)
+        no_store = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        if mode == "gateway":
+            key = request.headers.get("X-Agent-Key", "")
+            config = services.mcp_config_gateway(agent=agent, key=key)
+        else:
+            if agent.owner_id != request.user.pk and request.query_params.get("as_admin") != "1":
+                raise PermissionDenied(
+                    "This agent belongs to another user: add ?as_admin=1 to read its "
+                    "credentials as an administrator (audited)."
+                )
+            config = services.mcp_config_build(actor=request.user, agent=agent)
         if client is not None:
             config = services.client_config_render(
                 config=config, client=client, bridge=settings.MCPCONTROL_CONFIG_BRIDGE_REMOTE

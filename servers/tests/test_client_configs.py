@@ -237,3 +237,77 @@ def test_the_endpoint_bridges_for_claude_desktop_when_the_operator_enables_it(
 def test_the_endpoint_hides_another_users_agent_for_every_client(user_api):
     response = user_api.get(f"/api/v1/agents/{AgentFactory().pk}/mcp-config?client=codex")
     assert response.status_code == 404
+
+
+# Gateway mode (?mode=gateway&client=...): the one gateway entry in the client's own format.
+GATEWAY_URL = "https://mcp.example.org/mcp/agents/{id}"
+
+
+def _gateway(user_api, user, settings, client: str, **headers: str) -> tuple[Any, Any]:
+    settings.MCPCONTROL_PUBLIC_URL = "https://mcp.example.org"
+    agent = AgentFactory(owner=user)
+    GrantFactory(server=McpServerFactory(name="Wiki", auth_type="bearer"), secret="up-secret")
+    McpServerFactory(name="Local", transport_type="stdio", url="", command="npx",
+                     env={"TOKEN": "env-secret"})  # fmt: skip
+    response = user_api.get(
+        f"/api/v1/agents/{agent.pk}/mcp-config?mode=gateway&client={client}", **headers
+    )
+    assert response.status_code == 200, response.content
+    return agent, response
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("client", "entry"),
+    [
+        ("vscode", lambda d: d["servers"]["mcpcontrol"]),
+        ("claude-code", lambda d: d["mcpServers"]["mcpcontrol"]),
+        ("cursor", lambda d: d["mcpServers"]["mcpcontrol"]),
+        ("windsurf", lambda d: d["mcpServers"]["mcpcontrol"]),
+        ("generic", lambda d: d["mcpServers"]["mcpcontrol"]),
+        ("codex", lambda d: d["mcp_servers"]["mcpcontrol"]),
+    ],
+)
+def test_gateway_mode_renders_the_one_gateway_entry_for_each_client(
+    user_api, user, settings, client, entry
+):
+    agent, response = _gateway(user_api, user, settings, client, HTTP_X_AGENT_KEY="mcpa_k1")
+    body = response.json()
+    text = response.content.decode()
+    assert "up-secret" not in text and "env-secret" not in text
+    assert response["Cache-Control"] == "no-store"
+    document = rendered_document(body)
+    assert shape_errors(fixture(client), document) == []
+    assert list(document["servers" if client == "vscode" else (
+        "mcp_servers" if client == "codex" else "mcpServers")]) == ["mcpcontrol"]  # fmt: skip
+    got = entry(document)
+    assert got["serverUrl" if client == "windsurf" else "url"] == GATEWAY_URL.format(id=agent.pk)
+    headers = got["http_headers" if client == "codex" else "headers"]
+    assert headers == {"Authorization": "Bearer mcpa_k1"}
+    assert body["unsupported"] == [] and body["missing_credentials"] == []
+    if client in ("vscode", "claude-code"):
+        assert got["type"] == "http"
+
+
+@pytest.mark.django_db
+def test_gateway_mode_for_claude_desktop_bridges_or_says_why_not(user_api, user, settings):
+    agent, response = _gateway(user_api, user, settings, "claude-desktop")
+    body = response.json()
+    assert body["config"]["mcpServers"] == {}
+    assert [u["server_key"] for u in body["unsupported"]] == ["mcpcontrol"]
+
+    settings.MCPCONTROL_CONFIG_BRIDGE_REMOTE = True
+    url = f"/api/v1/agents/{agent.pk}/mcp-config?mode=gateway&client=claude-desktop"
+    response = user_api.get(url)
+    entry = response.json()["config"]["mcpServers"]["mcpcontrol"]
+    assert entry["command"] == "npx"
+    assert GATEWAY_URL.format(id=agent.pk) in entry["args"]
+    assert "up-secret" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_gateway_mode_refuses_an_unknown_client(user_api, user):
+    agent = AgentFactory(owner=user)
+    response = user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config?mode=gateway&client=emacs")
+    assert response.status_code == 400
+    assert response.json()["error"] == "unknown_client"
