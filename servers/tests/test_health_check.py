@@ -185,7 +185,7 @@ def _process_state(pid: int) -> str:
     """The /proc state letter ("Z" for a zombie), or "gone" once nothing is left of it."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # ESRCH: it went while being read
         return "gone"
 
 
