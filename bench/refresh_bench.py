@@ -24,7 +24,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -35,18 +34,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcpcontrol.settings")
-os.environ.setdefault("DJANGO_SECRET_KEY", "bench-secret-key-not-for-production-0123456789")
-os.environ.setdefault("MCPCONTROL_ENCRYPTION_KEYS", "J1Vc8tKZYkW2y2nQb3c2ZQ6oQ0dM0Wn6c2v7Zr0Q5hU=")
-os.environ.setdefault("MCPCONTROL_ALLOW_PRIVATE_UPSTREAMS", "1")
-os.environ.setdefault("MCPCONTROL_RUN_DIR", tempfile.mkdtemp(prefix="mcpcontrol-refresh-bench-"))
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3")
+from django_env import django_setup  # bench/ is sys.path[0] when run as a script
 
-import django  # noqa: E402
-
-django.setup()
+ROOT = django_setup("refresh-bench")
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
