@@ -86,10 +86,8 @@ def fingerprint(*, agent: Agent, key_id: int | None) -> tuple[Any, ...]:
     }
     if key_id is not None:
         values["key_ok"] = Exists(AgentKey.objects.usable().filter(pk=key_id, agent=OuterRef("pk")))
-    row = Agent.objects.filter(pk=agent.pk).values(**values).first()
-    if row is None:
-        return ()
-    return tuple(row[name] for name in values)
+    row = Agent.objects.filter(pk=agent.pk).values_list(*values.values()).first()
+    return tuple(row) if row is not None else ()
 
 
 @dataclass(kw_only=True)
