@@ -307,3 +307,40 @@ def test_an_upstream_refusing_the_credential_says_where_to_reconnect(gateway_url
         assert text(run(url, key, call)) == "ok"
     finally:
         peer.stop()
+
+
+def test_buffered_tool_calls_are_written_when_the_gateway_stops(transactional_db, echo_peer):
+    import asyncio
+    import socket
+    import threading
+
+    import uvicorn
+
+    from gateway.api import mcp as endpoint
+    from mcpcontrol.asgi import application
+
+    echo_server(echo_peer)
+    agent = AgentFactory()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(application, log_level="warning", lifespan="on"))
+    original, endpoint.FLUSH_SECONDS = endpoint.FLUSH_SECONDS, 3600.0  # no periodic flush
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))
+    try:
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp/agents/{agent.pk}"
+
+        async def add(client: Client) -> Any:
+            return await client.call_tool("mcp__echo__add", {"a": 1, "b": 1})
+
+        assert text(run(url, key_for(agent), add)) == "2"
+        time.sleep(1.5)
+        assert not ToolCall.objects.exists()  # still buffered
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()
+        endpoint.FLUSH_SECONDS = original
+    assert ToolCall.objects.get().outcome == "ok"
