@@ -26,7 +26,6 @@ from typing import Any
 from django.db import transaction
 from django.db.models import (
     DateTimeField,
-    Exists,
     F,
     Func,
     IntegerField,
@@ -53,6 +52,7 @@ REFRESH_MARGIN = timedelta(minutes=5)  # as credentials' refresh: due 5 minutes 
 FLUSH_SECONDS = 1.0
 FLUSH_ROWS = 200
 MAX_BUFFERED = 20_000  # rows kept while the database refuses them; older ones are dropped
+MAX_QUERIES = 10_000  # prepared fingerprint queries kept per worker
 EXPIRES = 5  # where the earliest grant expiry sits in a fingerprint
 
 
@@ -61,9 +61,10 @@ def _agg(qs: "QuerySet[Any]", function: str, column: str, output: Any) -> Subque
     return Subquery(qs.order_by().values(v=Func(F(column), function=function, output_field=output)))
 
 
-def fingerprint(*, agent: Agent, key_id: int | None) -> tuple[Any, ...]:
-    """One query: whether the key is still usable, and a summary that changes whenever the
-    agent's catalog or targets would (module docstring)."""
+def fingerprint_query(*, agent: Agent, key_id: int | None) -> "QuerySet[Any]":
+    """One query: the key's state, and a summary that changes whenever the agent's catalog
+    or targets would (module docstring). It holds no time, so it is built once per agent and
+    key and re-run (building and compiling it is most of its cost)."""
     usable = McpServer.objects.usable_by(agent.owner)
     servers = McpServer.objects.filter(pk__in=usable.values("pk"))
     grants = Grant.objects.filter(Q(agent=agent) | Q(agent__isnull=True),
@@ -84,10 +85,26 @@ def fingerprint(*, agent: Agent, key_id: int | None) -> tuple[Any, ...]:
         "v_at": _agg(variables, "MAX", "updated_at", stamp),
         "p_at": Subquery(policy.values("updated_at")[:1]),
     }
-    if key_id is not None:
-        values["key_ok"] = Exists(AgentKey.objects.usable().filter(pk=key_id, agent=OuterRef("pk")))
-    row = Agent.objects.filter(pk=agent.pk).values_list(*values.values()).first()
-    return tuple(row) if row is not None else ()
+    if key_id is not None:  # compared with the clock in fingerprint(), not in the query
+        key = AgentKey.objects.filter(pk=key_id, agent=OuterRef("pk"))
+        values["k_id"] = Subquery(key.values("pk")[:1])
+        values["k_revoked"] = Subquery(key.values("revoked_at")[:1])
+        values["k_expires"] = Subquery(key.values("expires_at")[:1])
+    return Agent.objects.filter(pk=agent.pk).values_list(*values.values())
+
+
+def fingerprint(query: "QuerySet[Any]", *, keyed: bool) -> tuple[Any, ...]:
+    """Run a fingerprint_query: () when the agent is gone; with a key, the row ends with
+    whether the key is still usable (exists, not revoked, not expired)."""
+    rows = list(query.all())
+    if not rows:
+        return ()
+    row = tuple(rows[0])
+    if not keyed:
+        return row
+    key_id, revoked, expires = row[-3:]
+    usable = key_id is not None and revoked is None
+    return (*row[:-3], usable and (expires is None or expires > timezone.now()))
 
 
 @dataclass(kw_only=True)
@@ -126,10 +143,12 @@ class HotPath:
         self.authenticate = authenticate
         self.keys: dict[tuple[str, str], _Key] = {}
         self.views: dict[int, View] = {}
+        self.queries: dict[tuple[int, int | None], QuerySet[Any]] = {}
 
     def clear(self) -> None:
         self.keys.clear()
         self.views.clear()
+        self.queries.clear()
 
     def _key(self, raw: str, agent_id: int, now: float) -> _Key | None:
         """The cached (or freshly verified) key `raw`, if it is this agent's."""
@@ -161,6 +180,14 @@ class HotPath:
         stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=at - LAST_USED_RESOLUTION)
         AgentKey.objects.filter(stale, pk=held.key_id).update(last_used_at=at)
 
+    def _query(self, agent: Agent, held: _Key | None) -> "QuerySet[Any]":
+        ident = (agent.pk, held.key_id if held is not None else None)
+        if ident not in self.queries:
+            if len(self.queries) >= MAX_QUERIES:
+                self.queries.clear()
+            self.queries[ident] = fingerprint_query(agent=agent, key_id=ident[1])
+        return self.queries[ident]
+
     def admit(self, *, authorization: str, agent_id: int) -> View:
         """The agent's current view, or the gateway's Refused.
 
@@ -173,7 +200,7 @@ class HotPath:
         held = self._key(raw.strip(), agent_id, now) if scheme.lower() == "bearer" else None
         agent = held.agent if held is not None else self.authenticate(
             authorization=authorization, agent_id=agent_id)  # fmt: skip
-        state = fingerprint(agent=agent, key_id=held.key_id if held else None)
+        state = fingerprint(self._query(agent, held), keyed=held is not None)
         if held is not None and not (state and state[-1]):  # revoked or expired since cached
             self.keys = {k: v for k, v in self.keys.items() if v is not held}
             agent = self.authenticate(authorization=authorization, agent_id=agent_id)
