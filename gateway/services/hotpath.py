@@ -64,7 +64,7 @@ def _agg(qs: "QuerySet[Any]", function: str, column: str, output: Any) -> Subque
 def fingerprint_query(*, agent: Agent, key_id: int | None) -> "QuerySet[Any]":
     """One query: the key's state, and a summary that changes whenever the agent's catalog
     or targets would (module docstring). It holds no time, so it is built once per agent and
-    key and re-run (building and compiling it is most of its cost)."""
+    key and re-run (building it is most of its cost)."""
     usable = McpServer.objects.usable_by(agent.owner)
     servers = McpServer.objects.filter(pk__in=usable.values("pk"))
     grants = Grant.objects.filter(Q(agent=agent) | Q(agent__isnull=True),
