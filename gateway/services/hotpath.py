@@ -53,7 +53,7 @@ FLUSH_SECONDS = 1.0
 FLUSH_ROWS = 200
 MAX_BUFFERED = 20_000  # rows kept while the database refuses them; older ones are dropped
 MAX_QUERIES = 10_000  # prepared fingerprint queries kept per worker
-EXPIRES = 5  # where the earliest grant expiry sits in a fingerprint
+EXPIRES, OWNER = 5, 9  # where the earliest grant expiry and the owner sit in a fingerprint
 
 
 def _agg(qs: "QuerySet[Any]", function: str, column: str, output: Any) -> Subquery:
@@ -84,6 +84,7 @@ def fingerprint_query(*, agent: Agent, key_id: int | None) -> "QuerySet[Any]":
         "v_n": _agg(variables, "COUNT", "pk", count),
         "v_at": _agg(variables, "MAX", "updated_at", stamp),
         "p_at": Subquery(policy.values("updated_at")[:1]),
+        "owner": F("owner_id"),  # the query was built for this owner
     }
     if key_id is not None:  # compared with the clock in fingerprint(), not in the query
         key = AgentKey.objects.filter(pk=key_id, agent=OuterRef("pk"))
@@ -143,7 +144,7 @@ class HotPath:
         self.authenticate = authenticate
         self.keys: dict[tuple[str, str], _Key] = {}
         self.views: dict[int, View] = {}
-        self.queries: dict[tuple[int, int | None], QuerySet[Any]] = {}
+        self.queries: dict[tuple[int, int | None, int], QuerySet[Any]] = {}
 
     def clear(self) -> None:
         self.keys.clear()
@@ -181,7 +182,7 @@ class HotPath:
         AgentKey.objects.filter(stale, pk=held.key_id).update(last_used_at=at)
 
     def _query(self, agent: Agent, held: _Key | None) -> "QuerySet[Any]":
-        ident = (agent.pk, held.key_id if held is not None else None)
+        ident = (agent.pk, held.key_id if held is not None else None, agent.owner_id)
         if ident not in self.queries:
             if len(self.queries) >= MAX_QUERIES:
                 self.queries.clear()
@@ -201,10 +202,13 @@ class HotPath:
         agent = held.agent if held is not None else self.authenticate(
             authorization=authorization, agent_id=agent_id)  # fmt: skip
         state = fingerprint(self._query(agent, held), keyed=held is not None)
-        if held is not None and not (state and state[-1]):  # revoked or expired since cached
+        if held is not None and not (state and state[-1] and state[OWNER] == agent.owner_id):
+            # Revoked, expired or given another owner since cached: checked in full again.
             self.keys = {k: v for k, v in self.keys.items() if v is not held}
+            held = None
             agent = self.authenticate(authorization=authorization, agent_id=agent_id)
-        if held is not None:
+            state = fingerprint(self._query(agent, None), keyed=False)
+        elif held is not None:
             self._touch(held, now)
             state = state[:-1]
         view = self.views.get(agent.pk)

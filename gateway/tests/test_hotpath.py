@@ -143,3 +143,12 @@ def test_buffered_tool_calls_are_written_by_a_flush(setup):
     assert not ToolCall.objects.exists()
     assert buffer.flush() == 2 and buffer.rows == []
     assert sorted(ToolCall.objects.values_list("outcome", flat=True)) == ["denied", "ok"]
+
+
+def test_an_agent_given_to_another_owner_is_seen_at_once(setup):
+    hot, _, agent, _, bearer = setup
+    hot.admit(authorization=bearer, agent_id=agent.pk)
+    other = AgentFactory().owner
+    type(agent).objects.filter(pk=agent.pk).update(owner=other)
+    view = hot.admit(authorization=bearer, agent_id=agent.pk)
+    assert view.agent.owner_id == other.pk
