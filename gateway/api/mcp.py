@@ -26,13 +26,8 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from gateway.services import KeyRejected, agent_key_authenticate
-from gateway.services.catalog import (
-    agent_catalog,
-    call_target,
-    credential_refused,
-    reconnect_hint,
-    tool_call_record,
-)
+from gateway.services.catalog import call_target, credential_refused, reconnect_hint
+from gateway.services.hotpath import FLUSH_SECONDS, HotPath, ToolCallBuffer, View
 from gateway.services.sessions import SessionPool
 from gateway.services.upstream import pooled_call, upstream_call
 from mcpcontrol.api.permissions import READ_SERVERS
@@ -43,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 PATH = re.compile(r"/mcp/agents/(\d{1,18})/?")
 POOL_CONNECTIONS = 100
-_agent: contextvars.ContextVar[Agent] = contextvars.ContextVar("gateway_agent")
+_view: contextvars.ContextVar[View] = contextvars.ContextVar("gateway_view")
 
 
 class Refused(Exception):
@@ -111,6 +106,9 @@ class Gateway:
         self.manager: StreamableHTTPSessionManager | None = None
         self.pool: SharedPool | None = None
         self.sessions: SessionPool | None = None
+        self.hot = HotPath(authenticate=authenticate)  # caches: gateway.services.hotpath
+        self.calls = ToolCallBuffer()
+        self.flush_now = anyio.Event()
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -119,18 +117,29 @@ class Gateway:
             app=self.server, stateless=True, json_response=True
         )
         self.pool = SharedPool(max_connections=POOL_CONNECTIONS)
+        self.flush_now = anyio.Event()  # an event belongs to one loop: each lifespan its own
         try:
             async with self.manager.run(), anyio.create_task_group() as tg:
                 self.sessions = SessionPool(tg=tg, http=self.pool)
+                tg.start_soon(self._flusher)
                 yield
                 tg.cancel_scope.cancel()  # the pooled upstream sessions end with the worker
         finally:
             await self.pool.close_pool()
+            await sync_to_async(self.calls.flush)()  # what the last second buffered
+
+    async def _flusher(self) -> None:
+        """Write buffered ToolCall rows every FLUSH_SECONDS, or sooner when a batch is full."""
+        while True:
+            with anyio.move_on_after(FLUSH_SECONDS):
+                await self.flush_now.wait()
+            self.flush_now = anyio.Event()
+            await sync_to_async(self.calls.flush)()
 
     async def list_tools(
         self, ctx: Any, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        catalog = await sync_to_async(agent_catalog)(agent=_agent.get())
+        catalog = _view.get().catalog
         return types.ListToolsResult(tools=[types.Tool.model_validate(t) for t in catalog.tools])
 
     async def call_tool(
@@ -138,9 +147,9 @@ class Gateway:
     ) -> types.CallToolResult:
         """1. Find the tool in the agent's catalog (policy applied); 2. resolve how to reach
         its upstream as this agent; 3. call it under the server's timeout; 4. record the call."""
-        agent, started = _agent.get(), time.monotonic()
+        view, started = _view.get(), time.monotonic()
+        agent, catalog = view.agent, view.catalog
         size = len(json.dumps(params.arguments or {}, default=str))
-        catalog = await sync_to_async(agent_catalog)(agent=agent)
         route = catalog.routes.get(params.name)
         server_id, outcome = None, "unknown_tool"
         if route is None:
@@ -150,10 +159,12 @@ class Gateway:
         else:
             server_id = route.server_id
             outcome, result = await self._routed(agent, route, params)
-        await sync_to_async(tool_call_record)(
+        self.calls.add(
             agent_id=agent.pk, server_id=server_id, tool=params.name, started=started,
             outcome=outcome, argument_bytes=size,
         )  # fmt: skip
+        if self.calls.full:
+            self.flush_now.set()
         return result
 
     async def _routed(
@@ -162,7 +173,7 @@ class Gateway:
         # Taken before the credential is read: a credential stored after it is never blamed
         # for this call's refusal (one refreshed by this very call is, by the next call's).
         presented_at = timezone.now()
-        target = await sync_to_async(call_target)(agent=agent, server_id=route.server_id)
+        target = await self._target(route.server_id)
         if isinstance(target, str):
             outcome = "auth_required" if target.startswith("auth:") else "upstream_error"
             return outcome, _error(f"{route.server_name}: {target}")
@@ -186,6 +197,12 @@ class Gateway:
             reason += f"{marked}; {hint}"
         return answer.outcome, _error(reason)
 
+    async def _target(self, server_id: int) -> Any:
+        view = _view.get()
+        if server_id in view.targets:
+            return view.targets[server_id]
+        return await sync_to_async(self.hot.target)(view, server_id, call_target)
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         match = PATH.fullmatch(scope.get("path", ""))
         if match is None:
@@ -193,7 +210,7 @@ class Gateway:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            agent = await sync_to_async(authenticate)(
+            view = await sync_to_async(self.hot.admit)(
                 authorization=headers.get("authorization", ""), agent_id=int(match[1])
             )
         except Refused as exc:
@@ -206,11 +223,11 @@ class Gateway:
             await _json(send, 503, {"error": "unavailable", "message": "the gateway runs only "
                                     "under an ASGI server with lifespan on"})  # fmt: skip
             return
-        token = _agent.set(agent)
+        token = _view.set(view)
         try:
             await self.manager.handle_request(scope, receive, send)
         finally:
-            _agent.reset(token)
+            _view.reset(token)
 
     async def lifespan(self, scope: Any, receive: Any, send: Any) -> None:
         """The ASGI lifespan: the session manager and the pool live as long as the worker."""

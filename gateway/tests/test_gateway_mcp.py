@@ -41,6 +41,15 @@ def text(result: Any) -> str:
     return result.content[0].text
 
 
+def recorded(**match: Any) -> ToolCall:
+    """The one ToolCall row matching, once the gateway's flusher wrote it (about a second)."""
+    deadline = time.monotonic() + 10
+    while not (rows := list(ToolCall.objects.filter(**match))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [row] = rows
+    return row
+
+
 def key_for(agent: Any) -> str:
     return agent_key_create(actor=None, agent=agent, name="test")[1]
 
@@ -61,7 +70,7 @@ def test_it_lists_and_calls_upstream_tools(gateway_url, echo_peer):
     names, result = run(url, key_for(agent), work)
     assert names == ["mcp__echo__whoami", "mcp__echo__add", "mcp__echo__hang"]
     assert text(result) == "5" and not result.is_error
-    call = ToolCall.objects.get()
+    call = recorded()
     assert (call.server_id, call.tool, call.outcome) == (server.pk, "mcp__echo__add", "ok")
     assert call.argument_bytes == len('{"a": 2, "b": 3}')
 
@@ -100,7 +109,7 @@ def test_an_agent_without_its_credential_is_told_where_to_reconnect(gateway_url,
     assert f"reconnect at http://127.0.0.1:8000/admin/servers/mcpserver/{server.pk}/" in text(
         result
     )
-    assert ToolCall.objects.get().outcome == "auth_required"
+    assert recorded().outcome == "auth_required"
 
 
 def test_a_hanging_upstream_times_out_while_other_calls_succeed(gateway_url, echo_peer):
@@ -125,7 +134,7 @@ def test_a_hanging_upstream_times_out_while_other_calls_succeed(gateway_url, ech
     run(f"{gateway_url}/mcp/agents/{agent.pk}", key_for(agent), work)
     assert text(results["add"]) == "2" and results["add_seconds"] < 1.5
     assert results["hang"].is_error and "did not answer" in text(results["hang"])
-    assert ToolCall.objects.get(tool="mcp__echo__hang").outcome == "timeout"
+    assert recorded(tool="mcp__echo__hang").outcome == "timeout"
 
 
 def test_it_calls_a_stdio_upstream_with_the_agents_env(gateway_url):
@@ -208,7 +217,7 @@ def test_the_policy_hides_and_refuses_denied_tools(gateway_url, echo_peer):
     names, refused = run(f"{gateway_url}/mcp/agents/{agent.pk}", key_for(agent), work)
     assert names == ["echo_whoami", "echo_add"]
     assert refused.is_error and "policy denies" in text(refused)
-    assert ToolCall.objects.get().outcome == "denied"
+    assert recorded().outcome == "denied"
 
 
 def test_a_changed_credential_is_presented_at_once_despite_the_pooled_session(
@@ -292,7 +301,7 @@ def test_an_upstream_refusing_the_credential_says_where_to_reconnect(gateway_url
         assert f"reconnect at http://127.0.0.1:8000/admin/servers/mcpserver/{server.pk}/" in text(
             refused
         )
-        assert ToolCall.objects.get().outcome == "auth_required"
+        assert recorded().outcome == "auth_required"
         grant.delete()
         GrantFactory(server=server, secret="right")
         assert text(run(url, key, call)) == "ok"
@@ -372,3 +381,40 @@ def test_a_credential_stored_after_the_call_began_is_not_blamed():
     assert credential_refused(agent=agent, server_id=server.pk, reason="HTTP 401",
                               presented_at=timezone.now())  # fmt: skip
     assert Grant.objects.get(pk=grant.pk).needs_reauth
+
+
+def test_buffered_tool_calls_are_written_when_the_gateway_stops(transactional_db, echo_peer):
+    import asyncio
+    import socket
+    import threading
+
+    import uvicorn
+
+    from gateway.api import mcp as endpoint
+    from mcpcontrol.asgi import application
+
+    echo_server(echo_peer)
+    agent = AgentFactory()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(application, log_level="warning", lifespan="on"))
+    original, endpoint.FLUSH_SECONDS = endpoint.FLUSH_SECONDS, 3600.0  # no periodic flush
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))
+    try:
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp/agents/{agent.pk}"
+
+        async def add(client: Client) -> Any:
+            return await client.call_tool("mcp__echo__add", {"a": 1, "b": 1})
+
+        assert text(run(url, key_for(agent), add)) == "2"
+        time.sleep(1.5)
+        assert not ToolCall.objects.exists()  # still buffered
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()
+        endpoint.FLUSH_SECONDS = original
+    assert ToolCall.objects.get().outcome == "ok"
