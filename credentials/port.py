@@ -4,8 +4,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db.models import DateTimeField, IntegerField, Q, Subquery
+
 from credentials import services
-from credentials.models import Grant
+from credentials.models import Grant, VariableValue
+from mcpcontrol.lib.queries import scalar_aggregate
 from servers.credential_port import CredentialState, Need, Resolved
 from servers.models import Agent, McpServer
 
@@ -49,6 +52,21 @@ class Port:
 
     def forget(self, *, server: McpServer, actor: Any, agent: Agent | None = None) -> None:
         services.grants_forget(server=server, agent=agent, actor=actor)
+
+    def version_expressions(self, *, agent: Agent, server_ids: Any) -> dict[str, Any]:
+        grants = Grant.objects.filter(Q(agent=agent) | Q(agent__isnull=True),
+                                      server__in=server_ids)  # fmt: skip
+        variables = VariableValue.objects.filter(Q(agent=agent) | Q(user_id=agent.owner_id),
+                                                 server__in=server_ids)  # fmt: skip
+        soonest = grants.filter(expires_at__isnull=False).order_by("expires_at")
+        stamp, count = DateTimeField(), IntegerField()
+        return {
+            "grants": scalar_aggregate(grants, "COUNT", "pk", count),
+            "grants_at": scalar_aggregate(grants, "MAX", "updated_at", stamp),
+            "expires": Subquery(soonest.values("expires_at")[:1]),
+            "variables": scalar_aggregate(variables, "COUNT", "pk", count),
+            "variables_at": scalar_aggregate(variables, "MAX", "updated_at", stamp),
+        }
 
     def mark_reauth(
         self, *, server: McpServer, agent: Agent | None, reason: str, unchanged_since: datetime

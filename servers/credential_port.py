@@ -87,6 +87,13 @@ class CredentialPort(Protocol):
         every credential of the server (it is being deleted or its auth type changed)."""
         ...
 
+    def version_expressions(self, *, agent: "Agent", server_ids: Any) -> dict[str, Any]:
+        """Scalar subqueries (building them runs no query) that change whenever a credential
+        or variable `agent` may present on `server_ids` changes: counts, latest updates and
+        the earliest OAuth expiry (key `expires`), for a caller's own one-query version
+        check (the gateway's fingerprint)."""
+        ...
+
     def mark_reauth(
         self, *, server: "McpServer", agent: "Agent | None", reason: str, unchanged_since: datetime
     ) -> bool:

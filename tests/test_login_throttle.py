@@ -20,6 +20,15 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "pw-for-tests-only"  # tests.factories.UserFactory's
 
 
+@pytest.fixture(autouse=True)
+def _mid_minute():
+    """Failures are counted per clock minute: start each test 5 s into one (the clock keeps
+    running), so a burst of attempts never straddles a new minute and its fresh count."""
+    start = timezone.now().replace(second=5, microsecond=0) + timedelta(minutes=1)
+    with time_machine.travel(start, tick=True):
+        yield
+
+
 def _admin_login(client, username, password, ip=None):
     extra = {"HTTP_X_FORWARDED_FOR": ip} if ip else {}
     return client.post(

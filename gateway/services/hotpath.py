@@ -27,7 +27,6 @@ from django.db import transaction
 from django.db.models import (
     DateTimeField,
     F,
-    Func,
     IntegerField,
     OuterRef,
     Q,
@@ -36,12 +35,11 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-# The fingerprint reads the credentials app's tables directly: a read-only version check
-# that must stay one query (credentials() would cost a resolve per call, the work it saves).
-from credentials.models import Grant, VariableValue
 from gateway.models import KEY_PREFIX, LOOKUP_CHARS, AgentKey, AgentPolicy, ToolCall, key_digest
 from gateway.services.catalog import Catalog, agent_catalog
 from gateway.services.keys import LAST_USED_RESOLUTION, KeyRejected, agent_key_authenticate
+from mcpcontrol.lib.queries import scalar_aggregate
+from servers.credential_port import credentials
 from servers.mcp_client import Target
 from servers.models import Agent, McpServer
 
@@ -56,33 +54,25 @@ MAX_QUERIES = 10_000  # prepared fingerprint queries kept per worker
 EXPIRES, OWNER = 5, 9  # where the earliest grant expiry and the owner sit in a fingerprint
 
 
-def _agg(qs: "QuerySet[Any]", function: str, column: str, output: Any) -> Subquery:
-    """SELECT <function>(<column>) FROM qs, as a scalar subquery (no GROUP BY)."""
-    return Subquery(qs.order_by().values(v=Func(F(column), function=function, output_field=output)))
-
-
 def fingerprint_query(*, agent: Agent, key_id: int | None) -> "QuerySet[Any]":
     """One query: the key's state, and a summary that changes whenever the agent's catalog
     or targets would (module docstring). It holds no time, so it is built once per agent and
     key and re-run (building it is most of its cost)."""
     usable = McpServer.objects.usable_by(agent.owner)
     servers = McpServer.objects.filter(pk__in=usable.values("pk"))
-    grants = Grant.objects.filter(Q(agent=agent) | Q(agent__isnull=True),
-                                  server__in=usable.values("pk"))  # fmt: skip
-    variables = VariableValue.objects.filter(Q(agent=agent) | Q(user_id=agent.owner_id),
-                                             server__in=usable.values("pk"))  # fmt: skip
     policy = AgentPolicy.objects.filter(agent=agent)
-    soonest = grants.filter(expires_at__isnull=False)
     stamp, count = DateTimeField(), IntegerField()
+    # Credentials and variables through the port, as subqueries of this one query.
+    held = credentials().version_expressions(agent=agent, server_ids=usable.values("pk"))
     values: dict[str, Any] = {
-        "s_n": _agg(servers, "COUNT", "pk", count),
-        "s_at": _agg(servers, "MAX", "updated_at", stamp),
-        "s_sync": _agg(servers, "MAX", "tools_last_synced_at", stamp),
-        "g_n": _agg(grants, "COUNT", "pk", count),
-        "g_at": _agg(grants, "MAX", "updated_at", stamp),
-        "g_exp": Subquery(soonest.order_by("expires_at").values("expires_at")[:1]),
-        "v_n": _agg(variables, "COUNT", "pk", count),
-        "v_at": _agg(variables, "MAX", "updated_at", stamp),
+        "s_n": scalar_aggregate(servers, "COUNT", "pk", count),
+        "s_at": scalar_aggregate(servers, "MAX", "updated_at", stamp),
+        "s_sync": scalar_aggregate(servers, "MAX", "tools_last_synced_at", stamp),
+        "g_n": held["grants"],
+        "g_at": held["grants_at"],
+        "g_exp": held["expires"],
+        "v_n": held["variables"],
+        "v_at": held["variables_at"],
         "p_at": Subquery(policy.values("updated_at")[:1]),
         "owner": F("owner_id"),  # the query was built for this owner
     }

@@ -1,5 +1,6 @@
 """The SDK's client through the gateway, against real upstream peers."""
 
+import contextlib
 import sys
 import time
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from django.db import OperationalError
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -44,8 +46,14 @@ def text(result: Any) -> str:
 def recorded(**match: Any) -> ToolCall:
     """The one ToolCall row matching, once the gateway's flusher wrote it (about a second)."""
     deadline = time.monotonic() + 10
-    while not (rows := list(ToolCall.objects.filter(**match))) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    rows: list[ToolCall] = []
+    while not rows and time.monotonic() < deadline:
+        # The test database is SQLite's shared in-memory one: a table the flusher is writing
+        # is locked (no busy wait there), so a failed read is retried.
+        with contextlib.suppress(OperationalError):
+            rows = list(ToolCall.objects.filter(**match))
+        if not rows:
+            time.sleep(0.1)
     [row] = rows
     return row
 
