@@ -9,6 +9,8 @@ class Migration(migrations.Migration):
         # After the data migrations that read these tables through historical models: they
         # are then unapplied while the tables still have the names those models expect.
         ("credentials", "0003_quote_reference_lookalikes"),
+        # tokens.0003 unapplied recreates OAuthState with a foreign key to this table.
+        ("tokens", "0003_delete_oauthstate"),
     ]
 
     operations = [
