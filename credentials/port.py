@@ -74,7 +74,7 @@ class Port:
         per_agent = server.credential_mode == McpServer.CredentialMode.PER_AGENT
         if per_agent and agent is None:
             return False
-        grant = Grant.objects.filter(server=server, agent=agent if per_agent else None).first()
+        grant = Grant.objects.filter(server=server, agent=server.grant_agent(agent)).first()
         if grant is None:
             return False
         return services.grant_mark_reauth(

@@ -81,11 +81,6 @@ def _usable_server(agent: Agent, server_id: int) -> McpServer:
     return get_object_or_404(McpServer.objects.usable_by(agent.owner), pk=server_id)
 
 
-def _grant_agent(server: McpServer, agent: Agent) -> Agent | None:
-    """Whose grant a button acts on: the agent's own (per_agent) or the shared one."""
-    return agent if server.credential_mode == McpServer.CredentialMode.PER_AGENT else None
-
-
 def _status(server: McpServer, state: CredentialState) -> str:
     if server.auth_type == McpServer.AuthType.NONE:
         return "no credential needed"
@@ -101,7 +96,7 @@ def _status(server: McpServer, state: CredentialState) -> str:
 
 
 def _server_row(user: Any, agent: Agent, server: McpServer, key: str) -> ServerRow:
-    target = _grant_agent(server, agent)
+    target = server.grant_agent(agent)
     state = credentials().state(server=server, agent=target)
     # A shared grant acts for everyone: connecting it takes the right to change the server.
     allowed = target is not None or server_services.server_can_change(user=user, server=server)
@@ -234,7 +229,7 @@ def me_connect(request: HttpRequest, agent_id: int, server_id: int) -> HttpRespo
         return _back(agent)
     try:
         url = services.oauth_authorization_start(
-            server=server, user=request.user, agent=_grant_agent(server, agent),
+            server=server, user=request.user, agent=server.grant_agent(agent),
             return_url=reverse("me-agent", args=[agent.pk]),
         )  # fmt: skip
     except (OAuthError, BlockedUrl) as exc:
@@ -254,7 +249,7 @@ def me_disconnect(request: HttpRequest, agent_id: int, server_id: int) -> HttpRe
         return _back(agent)
     try:
         services.oauth_disconnect(
-            server=server, agent=_grant_agent(server, agent), actor=request.user
+            server=server, agent=server.grant_agent(agent), actor=request.user
         )
     except OAuthError as exc:
         messages.error(request, f"Cannot disconnect {server.name}: {exc}")

@@ -311,6 +311,11 @@ class McpServer(models.Model):
     def is_remote(self) -> bool:
         return self.transport_type != self.Transport.STDIO
 
+    def grant_agent(self, agent: Any) -> Any:
+        """Whose credential serves `agent` here: the agent's own in per_agent mode, else the
+        shared one (None)."""
+        return agent if self.credential_mode == self.CredentialMode.PER_AGENT else None
+
     @property
     def is_recently_active(self) -> bool:
         """Seed 004: connected within the last 5 minutes."""
