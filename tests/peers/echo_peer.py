@@ -6,7 +6,7 @@ Tools: `whoami` answers the Authorization header it received (streamable HTTP an
 request's; websocket: the handshake's) or the PEER_TOKEN environment variable it was started
 with (stdio), so a test checks at the upstream which credential the gateway presented; `add`
 adds a and b; `hang` never answers; `pid` answers the process id (which stdio process served
-the call). Network transports bind 127.0.0.1 on an ephemeral port and print "PORT <n>" first
+the call), `sleep` the same after `seconds`. Network transports bind 127.0.0.1 on an ephemeral port and print "PORT <n>" first
 (SSE at /sse, streamable HTTP at /mcp, websocket at /).
 """
 
@@ -29,6 +29,8 @@ TOOLS = [
         "type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}}},
     {"name": "hang", "description": "Never answers", "inputSchema": {"type": "object"}},
     {"name": "pid", "description": "This process's id", "inputSchema": {"type": "object"}},
+    {"name": "sleep", "description": "Answer the process id after `seconds`", "inputSchema": {
+        "type": "object", "properties": {"seconds": {"type": "number"}}}},
 ]  # fmt: skip
 
 
@@ -50,6 +52,9 @@ def build_server() -> Server[Any]:
                 return _text(HANDSHAKE_HEADERS.get().get("authorization", ""))
             return _text(os.environ.get("PEER_TOKEN", ""))
         if params.name == "pid":
+            return _text(str(os.getpid()))
+        if params.name == "sleep":
+            await anyio.sleep(float(args.get("seconds", 0)))
             return _text(str(os.getpid()))
         if params.name == "add":
             return _text(str(args.get("a", 0) + args.get("b", 0)))
