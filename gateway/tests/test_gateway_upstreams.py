@@ -109,9 +109,7 @@ def test_sse_and_websocket_upstreams_get_each_agents_credential(gateway_url, rem
     assert recorded(tool="mcp__echo__add", agent=ann).outcome == "ok"
 
 
-def test_a_hanging_remote_call_times_out_and_the_session_serves_the_next(
-    gateway_url, remote_echo
-):
+def test_a_hanging_remote_call_times_out_and_the_session_serves_the_next(gateway_url, remote_echo):
     transport, url = remote_echo
     McpServerFactory(name="Echo", url=url, transport_type=transport, tools=ECHO_TOOLS,
                      timeout_ms=1000)  # fmt: skip
@@ -192,7 +190,7 @@ def test_concurrent_calls_use_at_most_the_configured_processes(gateway_url, sett
     started = time.monotonic()
     run(f"{gateway_url}/mcp/agents/{agent.pk}", key_for(agent), work)
     # Four one-second calls, two processes: the last two waited for a process.
-    assert len(answers) == 4 and len(set(answers)) <= 2
+    assert len(answers) == 4 and len(set(answers)) == 2
     assert time.monotonic() - started >= 1.9
 
 

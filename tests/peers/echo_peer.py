@@ -48,8 +48,9 @@ def build_server() -> Server[Any]:
             request = ctx.request
             if request is not None and hasattr(request, "headers"):
                 return _text(request.headers.get("authorization", ""))
-            if HANDSHAKE_HEADERS.get():
-                return _text(HANDSHAKE_HEADERS.get().get("authorization", ""))
+            handshake = HANDSHAKE_HEADERS.get()
+            if handshake is not None:
+                return _text(handshake.get("authorization", ""))
             return _text(os.environ.get("PEER_TOKEN", ""))
         if params.name == "pid":
             return _text(str(os.getpid()))

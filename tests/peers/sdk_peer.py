@@ -119,8 +119,8 @@ def sse_app(server: Server[Any]) -> Starlette:
 
 # The websocket handshake's headers, seen by the tools of that connection (its tasks
 # inherit the context): echo_peer's whoami answers the Authorization header from here.
-HANDSHAKE_HEADERS: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
-    "handshake_headers", default={}
+HANDSHAKE_HEADERS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "handshake_headers", default=None
 )
 
 
