@@ -77,3 +77,14 @@ async def upstream_call(
     except Exception as exc:  # every failure of the upstream becomes a reason, not a crash
         return _failed(exc, observed, target)
     return Answer(outcome="tool_error" if result.is_error else "ok", result=result)
+
+
+async def routed_call(
+    target: Target, *, server_id: int, tool: str, arguments: dict[str, Any] | None,
+    pool: SharedPool, sessions: SessionPool,
+) -> Answer:  # fmt: skip
+    """Remote upstreams over their pooled session, stdio ones in a process of their own."""
+    if target.transport == "stdio":
+        return await upstream_call(target, tool=tool, arguments=arguments, pool=pool)
+    return await pooled_call(target, server_id=server_id, tool=tool, arguments=arguments,
+                             sessions=sessions)  # fmt: skip
