@@ -196,7 +196,9 @@ class ServerRoute:
                 authorization=headers.get("authorization", ""), path=path
             )
         except Refused as exc:
-            extra = [(b"www-authenticate", b'Bearer realm="mcpcontrol"')] if exc.status == 401 else []
+            extra = (
+                [(b"www-authenticate", b'Bearer realm="mcpcontrol"')] if exc.status == 401 else []
+            )
             await _json(send, exc.status, {"error": exc.error, "message": exc.message}, extra)
             return
         if isinstance(found, View):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -112,6 +113,8 @@ class ServerPageMixin(_ServerAdmin):
         viewer = _viewer.set(request.user)
         try:
             response = super().changeform_view(request, object_id, form_url, extra_context)
+            if isinstance(response, TemplateResponse):
+                response.render()  # while the viewer is known (path_shadowing reads it)
         finally:
             _viewer.reset(viewer)
         server_id = getattr(request, _CHECK_AFTER_SAVE, None)
