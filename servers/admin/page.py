@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from servers import services
 from servers.models import McpServer
@@ -74,7 +75,7 @@ class ServerPageMixin(_ServerAdmin):
         lines = services.server_path_shadowing(server=obj, viewer=_viewer.get())
         if not lines:
             return "—"
-        return format_html_join(format_html("<br>"), "{}", ((line,) for line in lines))
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
 
     @admin.display(description="Latest checks")
     def history_table(self, obj: McpServer) -> str:
