@@ -179,3 +179,16 @@ def test_the_console_names_only_servers_the_viewer_may_see(db):
     assert server_path_shadowing(server=app, viewer=viewer) == []
     [line] = server_path_shadowing(server=app, viewer=AdminFactory())
     assert line.startswith("path /search is shadowed for user ") and "by Secret search" in line
+
+
+def test_a_bare_user_never_presents_another_users_unshared_credential(db):
+    from gateway.services.server_route import user_call_target
+
+    owner, caller = UserFactory(), UserFactory()
+    theirs = McpServerFactory(path="/theirs", scope=McpServer.Scope.SHARED_USER, owner=owner,
+                              auth_type="bearer")  # fmt: skip
+    GrantFactory(server=theirs, secret="owners-token")
+    refused = user_call_target(user=caller, server_id=theirs.pk)
+    assert isinstance(refused, str) and "does not share its credential" in refused
+    target = user_call_target(user=owner, server_id=theirs.pk)
+    assert not isinstance(target, str) and target.headers["Authorization"] == "Bearer owners-token"
