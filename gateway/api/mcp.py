@@ -216,6 +216,10 @@ class Gateway:
             )
             await _json(send, exc.status, {"error": exc.error, "message": exc.message}, extra)
             return
+        await self.serve(view, scope, receive, send)
+
+    async def serve(self, view: View, scope: Any, receive: Any, send: Any) -> None:
+        """Answer one MCP request as `view` (also the per-server route's: server_route.py)."""
         if self.manager is None:
             await _json(send, 503, {"error": "unavailable", "message": "the gateway runs only "
                                     "under an ASGI server with lifespan on"})  # fmt: skip
