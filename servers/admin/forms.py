@@ -97,13 +97,17 @@ class McpServerForm(_McpServerForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        config = self.instance.oauth or {}
+        # A read-only page (view permission only) builds this form without its inputs.
+        config, fields = self.instance.oauth or {}, self.fields
         for key in OAUTH_INPUTS:
-            self.fields[f"oauth_{key}"].initial = config.get(key, "")
-        self.fields["oauth_grant_type"].initial = config.get("grant_type", "authorization_code")
-        self.fields["path"].required = False
-        if self.instance.pk:
-            self.fields["expected_version"].initial = self.instance.version
+            if f"oauth_{key}" in fields:
+                fields[f"oauth_{key}"].initial = config.get(key, "")
+        if "oauth_grant_type" in fields:
+            fields["oauth_grant_type"].initial = config.get("grant_type", "authorization_code")
+        if "path" in fields:
+            fields["path"].required = False
+        if self.instance.pk and "expected_version" in fields:
+            fields["expected_version"].initial = self.instance.version
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

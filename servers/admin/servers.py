@@ -63,7 +63,7 @@ class McpServerAdmin(ServerPageMixin, HealthAdminMixin, _McpServerAdmin):
             ("Tools", {"classes": ("collapse",), "fields": ("tools_table",)}),
             ("Check history", {"classes": ("collapse",), "fields": ("history_table",)}),
         ) if obj is not None and obj.pk else ()  # fmt: skip
-        return (
+        return self._without_inputs_for(request, obj, (
             *top,
             (None, {"fields": ("name", "alias", "description", "tags", "path", "path_shadowing",
                              "icon_path")}),
@@ -92,7 +92,20 @@ class McpServerAdmin(ServerPageMixin, HealthAdminMixin, _McpServerAdmin):
                 "tools_last_synced_at", "tools_display", "version", "created_by", "created_at",
                 "updated_at",
             )}),
-        )  # fmt: skip
+        ))  # fmt: skip
+
+    def _without_inputs_for(self, request: HttpRequest, obj: McpServer | None, sets: Any) -> Any:
+        """The fieldsets less the form's own inputs (secrets, OAuth settings, the version
+        check) this viewer cannot use: a read-only page shows model values, and an input is
+        no model value (the admin would fail looking it up). Without configure_stdio the
+        environment input goes too; its names stay listed (env_names)."""
+        hidden = set(self.get_readonly_fields(request, obj)) & set(McpServerForm.declared_fields)
+        if obj is not None and obj.pk and not self.has_change_permission(request, obj):
+            hidden |= set(McpServerForm.declared_fields)
+        return tuple(
+            (title, {**options, "fields": tuple(f for f in options["fields"] if f not in hidden)})
+            for title, options in sets
+        )
 
     # Read-only fields another app's admin adds to the OAuth section (credentials/admin.py).
     oauth_extra_fields: tuple[str, ...] = ()
@@ -155,7 +168,9 @@ class McpServerAdmin(ServerPageMixin, HealthAdminMixin, _McpServerAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: McpServer | None = None) -> Any:
         fields = tuple(super().get_readonly_fields(request, obj))
         if not request.user.has_perm("servers.configure_stdio"):
-            fields += ("command", "args", "cwd", "env_input")  # running programs is a right
+            # Running programs is a right. Read-only takes env_input off the form (so a post
+            # cannot set it); the fieldsets leave it off the page (it is no model value).
+            fields += ("command", "args", "cwd", "env_input")
         return fields
 
     @admin.display(description="Credential")

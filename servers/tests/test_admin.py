@@ -239,3 +239,40 @@ def test_a_header_the_model_refuses_is_a_form_error_not_an_error_page(admin_clie
     errors = response.context["adminform"].form.errors
     assert "headers_input" in errors and "auth_secret_input" in errors
     assert not McpServer.objects.filter(name="Hostile").exists()
+
+
+def _console_user(*codenames: str) -> User:
+    from django.contrib.auth.models import Permission
+
+    user = User.objects.create_user("operator", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def test_a_viewer_reads_a_server_page_without_its_inputs(client, map_server):
+    client.force_login(_console_user("view_mcpserver"))
+
+    response = client.get(admin_url(McpServer, "change", map_server.pk))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert map_server.name in page and "GITHUB_TOKEN" in page
+    assert 'name="env_input"' not in page and ENV_VALUE not in page
+
+
+def test_an_owner_without_configure_stdio_edits_their_server_but_not_its_env(client, map_server):
+    owner = _console_user("view_mcpserver", "change_mcpserver")
+    McpServer.objects.filter(pk=map_server.pk).update(scope="private_user", owner=owner)
+    map_server.refresh_from_db()
+    client.force_login(owner)
+
+    page = client.get(admin_url(McpServer, "change", map_server.pk)).content.decode()
+    form = change_form(map_server, description="mine", scope="private_user", owner=owner.pk,
+                       env_input='{"SNEAKY": "x"}')  # fmt: skip
+    response = client.post(admin_url(McpServer, "change", map_server.pk), form)
+
+    assert 'name="env_input"' not in page
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    server = McpServer.objects.get(pk=map_server.pk)
+    assert server.description == "mine"
+    assert server.env == {"GITHUB_TOKEN": ENV_VALUE}
