@@ -330,6 +330,8 @@ MCPCONTROL_OAUTH_REFRESH_INTERVAL_SECONDS = env_int(
     "MCPCONTROL_OAUTH_REFRESH_INTERVAL_SECONDS", 60, minimum=5
 )
 MCPCONTROL_PUBLIC_URL = env_str("MCPCONTROL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Items per page of the gateway's tools/list, resources/list, prompts/list (docs/gateway.md).
+MCPCONTROL_GATEWAY_PAGE_SIZE = env_int("MCPCONTROL_GATEWAY_PAGE_SIZE", 100, minimum=1)
 # How long one outbound OAuth or discovery request may take (connect, read, write each).
 MCPCONTROL_HTTP_TIMEOUT_SECONDS = env_int("MCPCONTROL_HTTP_TIMEOUT_SECONDS", 10, minimum=1)
 # OAuth refresh requests in flight at once per process (a thread pool, single-flight per grant).
