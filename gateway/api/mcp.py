@@ -134,6 +134,7 @@ class Gateway:
             on_list_resources=self.list_resources, on_read_resource=self.read_resource,
             on_list_resource_templates=self.list_resource_templates,
             on_list_prompts=self.list_prompts, on_get_prompt=self.get_prompt,
+            get_tool_input_schema=self.input_schema,
         )  # fmt: skip
         self.manager: StreamableHTTPSessionManager | None = None
         self.streaming: StreamableHTTPSessionManager | None = None  # tools/call with SSE
@@ -172,6 +173,13 @@ class Gateway:
                 await self.flush_now.wait()
             self.flush_now = anyio.Event()
             await sync_to_async(self.calls.flush)()
+
+    def input_schema(self, name: str) -> Any:
+        """The tool's inputSchema for the SDK's Mcp-Param-* header check of a 2026-07-28
+        tools/call: looked up in the request's catalog (the view is set before the SDK runs),
+        instead of the SDK walking tools/list page by page to find it."""
+        view = _view.get(None)
+        return view.catalog.schemas.get(name) if view is not None else None
 
     async def list_tools(
         self, ctx: Any, params: types.PaginatedRequestParams | None

@@ -49,6 +49,7 @@ class Catalog:
     hidden: dict[str, str] = field(default_factory=dict)  # name -> why it is not offered
     servers: list[ServerRef] = field(default_factory=list)  # for resources/* and prompts/*
     policy: AgentPolicy | None = None
+    schemas: dict[str, Any] = field(default_factory=dict)  # name -> inputSchema, by name
 
 
 def _by_name(server: McpServer) -> dict[str, dict[str, Any]]:
@@ -82,6 +83,7 @@ def agent_catalog(*, agent: Agent) -> Catalog:
         schema = upstream.get("inputSchema") or {"type": "object"}
         catalog.tools.append({"name": name, "description": upstream.get("description") or "",
                               "inputSchema": schema})  # fmt: skip
+        catalog.schemas[name] = schema
         catalog.routes[name] = Route(server_id=server.pk, server_name=server.name,
                                      tool=entry["tool"])  # fmt: skip
     return catalog

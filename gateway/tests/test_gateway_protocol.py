@@ -272,3 +272,28 @@ def test_a_client_cancellation_reaches_the_upstream(gateway_url, alpha):
         return "0"
 
     assert run(url, key, work) == "1"
+
+
+def test_a_stdio_upstream_lists_and_a_hanging_one_is_left_out(gateway_url, alpha, tmp_path):
+    upstream(alpha, "Alpha")
+    McpServerFactory(
+        name="Local", url="", transport_type="stdio", tools=[],
+        command=sys.executable, args=[str(PEERS / "echo_peer.py"), "stdio"],
+    )  # fmt: skip
+    McpServerFactory(
+        name="Stuck", url="", transport_type="stdio", timeout_ms=1000, tools=[],
+        command=sys.executable, args=[str(PEERS / "hang_peer.py"), str(tmp_path / "hang.pid")],
+    )  # fmt: skip
+    url, key = endpoint(gateway_url, AgentFactory())
+
+    async def work(client: Client) -> Any:
+        started = time.monotonic()
+        prompts = [p.name for p in (await client.list_prompts()).prompts]
+        seconds = time.monotonic() - started
+        greet = await client.get_prompt("mcp__local__greet", {"who": "stdio"})
+        return prompts, seconds, greet
+
+    prompts, seconds, greet = run(url, key, work)
+    assert prompts == ["mcp__alpha__greet", "mcp__local__greet"]
+    assert seconds < 15  # the hanging server costs its own timeout (2 s), not the list
+    assert greet.messages[0].content.text == "hello stdio from echo"
