@@ -222,8 +222,8 @@ def test_progress_is_relayed_from_the_upstream(gateway_url, alpha):
     url, key = endpoint(gateway_url, AgentFactory())
     seen: list[tuple[float, float | None, str | None]] = []
 
-    async def progress(done: float, total: float | None, message: str | None) -> None:
-        seen.append((done, total, message))
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
 
     async def work(client: Client) -> Any:
         return await client.call_tool("mcp__alpha__slow", {"steps": 3}, progress_callback=progress)
@@ -250,7 +250,7 @@ def test_a_client_cancellation_reaches_the_upstream(gateway_url, alpha):
     async def work(client: Client) -> str:
         started = anyio.Event()
 
-        async def progress(done: float, total: float | None, message: str | None) -> None:
+        async def progress(progress: float, total: float | None, message: str | None) -> None:
             started.set()
 
         async def slow_call() -> None:
