@@ -1,9 +1,12 @@
 """/mcp/agents/{agent_id}: one MCP endpoint (streamable HTTP) per agent, aggregating the
-tools of every server the agent may use. Served by the ASGI application (mcpcontrol.asgi).
+tools, resources and prompts of every server the agent may use. Served by the ASGI
+application (mcpcontrol.asgi).
 
 Built on the SDK's low-level Server and its StreamableHTTPSessionManager in stateless mode
 with JSON responses: every POST is authenticated anew, so a revoked key stops at once, and
-no session state ties a client to one worker process.
+no session state ties a client to one worker process. A 2026-07-28 tools/call goes to a
+second manager that may answer with SSE, so progress can be relayed and a client closing
+the stream cancels the call (_manager_for).
 """
 
 import contextlib
