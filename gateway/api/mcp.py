@@ -279,23 +279,32 @@ class Gateway:
             return
         token = _view.set(view)
         try:
-            await self._manager_for(headers).handle_request(scope, receive, send)
+            manager, receive = await self._manager_for(scope, receive, headers)
+            await manager.handle_request(scope, receive, send)
         finally:
             _view.reset(token)
 
-    def _manager_for(self, headers: dict[str, str]) -> StreamableHTTPSessionManager:
-        """A 2026-07-28 tools/call (it names its method in a header) from a client that takes
+    async def _manager_for(
+        self, scope: Any, receive: Any, headers: dict[str, str]
+    ) -> tuple[StreamableHTTPSessionManager, Any]:
+        """The manager for this request, and the `receive` to hand it.
+
+        A 2026-07-28 tools/call (it names its method in a header) from a client that takes
         SSE goes to the streaming manager: its answer is JSON when the call ends quickly and
         silently, an SSE stream once the upstream reports progress, and the client closing
-        that stream cancels the call (and so the upstream's). Everything else: JSON."""
-        assert self.manager is not None
-        if (
-            self.streaming is not None
-            and headers.get("mcp-method") == "tools/call"
-            and "text/event-stream" in headers.get("accept", "")
-        ):
-            return self.streaming
-        return self.manager
+        that stream cancels the call (and so the upstream's). A handshake-era POST (no such
+        header) is read first: a tools/call asking for progress goes there too (its answer is
+        then always SSE), with the body replayed. Everything else: JSON."""
+        assert self.manager is not None and self.streaming is not None
+        if "text/event-stream" not in headers.get("accept", "") or scope.get("method") != "POST":
+            return self.manager, receive
+        method = headers.get("mcp-method")
+        if method is not None:
+            return (self.streaming if method == "tools/call" else self.manager), receive
+        body, replay = await _read_body(receive)
+        if b'"progressToken"' in body and _is_call_with_progress(body):
+            return self.streaming, replay
+        return self.manager, replay
 
     # --- resources/* and prompts/* (gateway.services.aggregate) ---------------------------
 
@@ -382,6 +391,38 @@ class Gateway:
             await send({"type": "lifespan.startup.complete"})
             await receive()  # lifespan.shutdown
         await send({"type": "lifespan.shutdown.complete"})
+
+
+async def _read_body(receive: Any) -> tuple[bytes, Any]:
+    """The request's body, and a `receive` that hands it out again (then waits as before)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # a disconnect: pass it on as it came
+            chunks, first = [], message
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            break
+    pending = [first]
+
+    async def replay() -> Any:
+        return pending.pop() if pending else await receive()
+
+    return b"".join(chunks), replay
+
+
+def _is_call_with_progress(body: bytes) -> bool:
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return False
+    return (
+        isinstance(message, dict)
+        and message.get("method") == "tools/call"
+        and progress_token_from_params(message.get("params")) is not None
+    )
 
 
 async def _json(send: Any, status: int, body: dict[str, str], extra: Any = ()) -> None:

@@ -233,6 +233,29 @@ def test_progress_is_relayed_from_the_upstream(gateway_url, alpha):
     assert seen == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
 
 
+def test_progress_is_relayed_to_a_handshake_era_client(gateway_url, alpha):
+    upstream(alpha, "Alpha")
+    url, key = endpoint(gateway_url, AgentFactory())
+    seen: list[float] = []
+
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    async def work() -> Any:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        transport = streamable_http_client(url, http_client=http)
+        async with http, Client(transport, mode="legacy") as client:
+            slow = await client.call_tool(
+                "mcp__alpha__slow", {"steps": 2}, progress_callback=progress
+            )
+            plain = await client.call_tool("mcp__alpha__add", {"a": 1, "b": 2})
+            return slow, plain
+
+    slow, plain = anyio.run(work)
+    assert text(slow) == "done after 2 steps" and seen == [1, 2]
+    assert text(plain) == "3"
+
+
 def test_a_call_without_a_progress_token_answers_plain_json(gateway_url, alpha):
     upstream(alpha, "Alpha")
     url, key = endpoint(gateway_url, AgentFactory())
