@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 from mcp.server.lowlevel.server import Server
@@ -296,7 +297,11 @@ class Gateway:
         header) is read first: a tools/call asking for progress goes there too (its answer is
         then always SSE), with the body replayed. Everything else: JSON."""
         assert self.manager is not None and self.streaming is not None
-        if "text/event-stream" not in headers.get("accept", "") or scope.get("method") != "POST":
+        if (
+            not settings.MCPCONTROL_GATEWAY_STREAMING
+            or "text/event-stream" not in headers.get("accept", "")
+            or scope.get("method") != "POST"
+        ):
             return self.manager, receive
         method = headers.get("mcp-method")
         if method is not None:

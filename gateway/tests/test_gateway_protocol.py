@@ -110,6 +110,7 @@ def test_resources_and_prompts_of_two_upstreams_carry_their_prefixes(gateway_url
     assert got["greet"].messages[0].content.text == "hello ann from beta"
 
 
+@pytest.mark.filterwarnings("ignore:ping is removed")
 def test_a_handshake_era_client_pings_and_lists_prompts(gateway_url, alpha):
     """ping is gone from 2026-07-28; a client of the earlier revisions still sends it."""
     upstream(alpha, "Alpha")
@@ -254,6 +255,24 @@ def test_progress_is_relayed_to_a_handshake_era_client(gateway_url, alpha):
     slow, plain = anyio.run(work)
     assert text(slow) == "done after 2 steps" and seen == [1, 2]
     assert text(plain) == "3"
+
+
+def test_with_streaming_off_a_call_answers_json_without_progress(gateway_url, alpha, settings):
+    settings.MCPCONTROL_GATEWAY_STREAMING = False
+    upstream(alpha, "Alpha")
+    url, key = endpoint(gateway_url, AgentFactory())
+    seen: list[float] = []
+
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    async def work(client: Client) -> Any:
+        return await client.call_tool(
+            "mcp__alpha__slow", {"steps": 2, "pause": 0.05}, progress_callback=progress
+        )
+
+    assert text(run(url, key, work)) == "done after 2 steps"
+    assert seen == []  # a JSON answer has nowhere to carry progress
 
 
 def test_a_call_without_a_progress_token_answers_plain_json(gateway_url, alpha):
