@@ -2,8 +2,8 @@
 
 A cursor is opaque to the client: base64url of "v1:<name>:<offset>", the name of the last
 item handed out and where it sat. The next page starts after that name if it is still in the
-list (so a list that changed between pages neither repeats nor skips around it), else at the
-offset. Anything that does not decode is the client's mistake: INVALID_PARAMS, not a crash.
+list (so a list that changed between pages neither repeats nor skips around it), else where
+the name would now sit, the offset less one (at worst an item is repeated, never skipped). Anything that does not decode is the client's mistake: INVALID_PARAMS, not a crash.
 """
 
 import base64
@@ -46,7 +46,9 @@ def page[T](
     start = 0
     if cursor is not None:
         name, offset = _decode(cursor)
-        start = next((i + 1 for i, item in enumerate(items) if name_of(item) == name), offset)
+        # The last name's successor; if that name is gone, the items after it moved up one.
+        found = next((i + 1 for i, item in enumerate(items) if name_of(item) == name), None)
+        start = found if found is not None else max(0, offset - 1)
     chunk = list(items[start : start + size])
     end = start + len(chunk)
     following = _encode(name_of(chunk[-1]), end) if chunk and end < len(items) else None
