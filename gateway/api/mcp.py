@@ -26,6 +26,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from mcp_types import INVALID_PARAMS
@@ -306,6 +307,9 @@ class Gateway:
         method = headers.get("mcp-method")
         if method is not None:
             return (self.streaming if method == "tools/call" else self.manager), receive
+        length = headers.get("content-length", "")
+        if not length.isdigit() or int(length) > DEFAULT_MAX_REQUEST_BODY_SIZE:
+            return self.manager, receive  # not read ahead: the SDK answers an oversized body
         body, replay = await _read_body(receive)
         if b'"progressToken"' in body and _is_call_with_progress(body):
             return self.streaming, replay
