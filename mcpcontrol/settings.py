@@ -330,6 +330,10 @@ MCPCONTROL_OAUTH_REFRESH_INTERVAL_SECONDS = env_int(
     "MCPCONTROL_OAUTH_REFRESH_INTERVAL_SECONDS", 60, minimum=5
 )
 MCPCONTROL_PUBLIC_URL = env_str("MCPCONTROL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Items per page of the gateway's tools/list, resources/list, prompts/list (docs/gateway.md).
+MCPCONTROL_GATEWAY_PAGE_SIZE = env_int("MCPCONTROL_GATEWAY_PAGE_SIZE", 100, minimum=1)
+# Gateway tools/call may answer with SSE: progress relayed, a closed stream cancels the call.
+MCPCONTROL_GATEWAY_STREAMING = env_bool("MCPCONTROL_GATEWAY_STREAMING", True)
 # How long one outbound OAuth or discovery request may take (connect, read, write each).
 MCPCONTROL_HTTP_TIMEOUT_SECONDS = env_int("MCPCONTROL_HTTP_TIMEOUT_SECONDS", 10, minimum=1)
 # OAuth refresh requests in flight at once per process (a thread pool, single-flight per grant).

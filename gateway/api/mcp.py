@@ -1,9 +1,12 @@
 """/mcp/agents/{agent_id}: one MCP endpoint (streamable HTTP) per agent, aggregating the
-tools of every server the agent may use. Served by the ASGI application (mcpcontrol.asgi).
+tools, resources and prompts of every server the agent may use. Served by the ASGI
+application (mcpcontrol.asgi).
 
 Built on the SDK's low-level Server and its StreamableHTTPSessionManager in stateless mode
 with JSON responses: every POST is authenticated anew, so a revoked key stops at once, and
-no session state ties a client to one worker process.
+no session state ties a client to one worker process. A 2026-07-28 tools/call goes to a
+second manager that may answer with SSE, so progress can be relayed and a client closing
+the stream cancels the call (_manager_for).
 """
 
 import contextlib
@@ -18,16 +21,34 @@ from typing import Any
 import anyio
 import mcp_types as types
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
+from mcp.shared.exceptions import MCPError
+from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
+from mcp_types import INVALID_PARAMS
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from gateway.services import KeyRejected, agent_key_authenticate
-from gateway.services.catalog import call_target, credential_refused, reconnect_hint
+from gateway.services.aggregate import (
+    UPSTREAM_ERROR,
+    Aggregator,
+    Kind,
+    Listing,
+    Unreachable,
+    find_prompt,
+    find_resource,
+    item_key,
+    readdress_contents,
+    with_client,
+)
+from gateway.services.catalog import ServerRef, call_target, credential_refused, reconnect_hint
 from gateway.services.hotpath import FLUSH_SECONDS, HotPath, ToolCallBuffer, View
+from gateway.services.pages import page
 from gateway.services.sessions import SessionPool
 from gateway.services.upstream import pooled_call
 from mcpcontrol.api.permissions import READ_SERVERS
@@ -90,6 +111,19 @@ def authenticate(*, authorization: str, agent_id: int) -> Agent:
     return agent
 
 
+def _progress_relay(ctx: Any) -> Any:
+    """When the call asked for progress (a progressToken in its _meta), a callback that
+    relays the upstream's progress to it (on its SSE stream: the streaming manager); else
+    None, and the upstream is asked for none."""
+    if progress_token_from_params(ctx.params) is None:
+        return None
+
+    async def relay(progress: float, total: float | None, message: str | None) -> None:
+        await ctx.session.report_progress(progress, total, message)
+
+    return relay
+
+
 def _error(reason: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=reason)],
                                 is_error=True)  # fmt: skip
@@ -102,8 +136,14 @@ class Gateway:
         self.server: Server[Any] = Server(
             "mcpcontrol-gateway", version="1.0",
             on_list_tools=self.list_tools, on_call_tool=self.call_tool,
+            on_list_resources=self.list_resources, on_read_resource=self.read_resource,
+            on_list_resource_templates=self.list_resource_templates,
+            on_list_prompts=self.list_prompts, on_get_prompt=self.get_prompt,
+            get_tool_input_schema=self.input_schema,
         )  # fmt: skip
         self.manager: StreamableHTTPSessionManager | None = None
+        self.streaming: StreamableHTTPSessionManager | None = None  # tools/call with SSE
+        self.aggregator = Aggregator()  # resources/* and prompts/*: gateway.services.aggregate
         self.pool: SharedPool | None = None
         self.sessions: SessionPool | None = None
         self.hot = HotPath(authenticate=authenticate)  # caches: gateway.services.hotpath
@@ -116,10 +156,13 @@ class Gateway:
         self.manager = StreamableHTTPSessionManager(
             app=self.server, stateless=True, json_response=True
         )
+        self.streaming = StreamableHTTPSessionManager(
+            app=self.server, stateless=True, json_response=False
+        )
         self.pool = SharedPool(max_connections=POOL_CONNECTIONS)
         self.flush_now = anyio.Event()  # an event belongs to one loop: each lifespan its own
         try:
-            async with self.manager.run(), anyio.create_task_group() as tg:
+            async with self.manager.run(), self.streaming.run(), anyio.create_task_group() as tg:
                 self.sessions = SessionPool(tg=tg, http=self.pool)
                 tg.start_soon(self._flusher)
                 yield
@@ -136,11 +179,22 @@ class Gateway:
             self.flush_now = anyio.Event()
             await sync_to_async(self.calls.flush)()
 
+    def input_schema(self, name: str) -> Any:
+        """The tool's inputSchema for the SDK's Mcp-Param-* header check of a 2026-07-28
+        tools/call: looked up in the request's catalog (the view is set before the SDK runs),
+        instead of the SDK walking tools/list page by page to find it."""
+        view = _view.get(None)
+        return view.catalog.schemas.get(name) if view is not None else None
+
     async def list_tools(
         self, ctx: Any, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         catalog = _view.get().catalog
-        return types.ListToolsResult(tools=[types.Tool.model_validate(t) for t in catalog.tools])
+        tools, following = page(catalog.tools, params.cursor if params else None,
+                                name_of=lambda t: str(t["name"]))  # fmt: skip
+        return types.ListToolsResult(
+            tools=[types.Tool.model_validate(t) for t in tools], next_cursor=following
+        )
 
     async def call_tool(
         self, ctx: Any, params: types.CallToolRequestParams
@@ -150,6 +204,7 @@ class Gateway:
         view, started = _view.get(), time.monotonic()
         agent, catalog = view.agent, view.catalog
         size = len(json.dumps(params.arguments or {}, default=str))
+        progress = _progress_relay(ctx)
         route = catalog.routes.get(params.name)
         server_id, outcome = None, "unknown_tool"
         if route is None:
@@ -158,7 +213,7 @@ class Gateway:
             result = _error(f"{params.name}: {hidden or 'no such tool'}")
         else:
             server_id = route.server_id
-            outcome, result = await self._routed(agent, route, params)
+            outcome, result = await self._routed(agent, route, params, progress)
         self.calls.add(
             agent_id=agent.pk, server_id=server_id, tool=params.name, started=started,
             outcome=outcome, argument_bytes=size,
@@ -168,7 +223,7 @@ class Gateway:
         return result
 
     async def _routed(
-        self, agent: Agent, route: Any, params: types.CallToolRequestParams
+        self, agent: Agent, route: Any, params: types.CallToolRequestParams, progress: Any = None
     ) -> tuple[str, types.CallToolResult]:
         # Taken before the credential is read: a credential stored after it is never blamed
         # for this call's refusal (one refreshed by this very call is, by the next call's).
@@ -180,7 +235,8 @@ class Gateway:
         assert self.pool is not None and self.sessions is not None, "serves inside its lifespan"
         # Remote sessions and stdio processes alike are pooled (gateway.services.sessions).
         answer = await pooled_call(target, server_id=route.server_id, tool=route.tool,
-                                   arguments=params.arguments, sessions=self.sessions)  # fmt: skip
+                                   arguments=params.arguments, sessions=self.sessions,
+                                   progress=progress)  # fmt: skip
         if answer.result is not None:
             return answer.outcome, answer.result
         reason = f"{route.server_name}: {answer.reason}"
@@ -226,9 +282,119 @@ class Gateway:
             return
         token = _view.set(view)
         try:
-            await self.manager.handle_request(scope, receive, send)
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                       for k, v in scope["headers"]}  # fmt: skip
+            manager, receive = await self._manager_for(scope, receive, headers)
+            await manager.handle_request(scope, receive, send)
         finally:
             _view.reset(token)
+
+    async def _manager_for(
+        self, scope: Any, receive: Any, headers: dict[str, str]
+    ) -> tuple[StreamableHTTPSessionManager, Any]:
+        """The manager for this request, and the `receive` to hand it.
+
+        A 2026-07-28 tools/call (it names its method in a header) from a client that takes
+        SSE goes to the streaming manager: its answer is JSON when the call ends quickly and
+        silently, an SSE stream once the upstream reports progress, and the client closing
+        that stream cancels the call (and so the upstream's). A handshake-era POST (no such
+        header) is read first: a tools/call asking for progress goes there too (its answer is
+        then always SSE), with the body replayed. Everything else: JSON."""
+        assert self.manager is not None and self.streaming is not None
+        if (
+            not settings.MCPCONTROL_GATEWAY_STREAMING
+            or "text/event-stream" not in headers.get("accept", "")
+            or scope.get("method") != "POST"
+        ):
+            return self.manager, receive
+        method = headers.get("mcp-method")
+        if method is not None:
+            return (self.streaming if method == "tools/call" else self.manager), receive
+        length = headers.get("content-length", "")
+        if not length.isdigit() or int(length) > DEFAULT_MAX_REQUEST_BODY_SIZE:
+            return self.manager, receive  # not read ahead: the SDK answers an oversized body
+        body, replay = await _read_body(receive)
+        if b'"progressToken"' in body and _is_call_with_progress(body):
+            return self.streaming, replay
+        return self.manager, replay
+
+    # --- resources/* and prompts/* (gateway.services.aggregate) ---------------------------
+
+    async def _reach(self, ref: ServerRef, work: Any) -> Any:
+        """Run `work` with a client of the server, as this request's agent; Unreachable if not."""
+        target = await self._target(ref.server_id)
+        if isinstance(target, str):
+            raise Unreachable(target)
+        assert self.pool is not None and self.sessions is not None, "serves inside its lifespan"
+        return await with_client(target, work, server_id=ref.server_id, sessions=self.sessions,
+                                 pool=self.pool)  # fmt: skip
+
+    async def _listing(self, kind: Kind) -> Listing:
+        view = _view.get()
+        return await self.aggregator.listing(
+            kind, view_key=(view.agent.pk, view.state), servers=view.catalog.servers,
+            policy=view.catalog.policy, reach=self._reach,
+        )  # fmt: skip
+
+    async def _upstream(self, ref: ServerRef, work: Any) -> Any:
+        """`work` on the server; its failure an MCP error naming the server and the reason."""
+        try:
+            return await self._reach(ref, work)
+        except Unreachable as exc:
+            raise MCPError(UPSTREAM_ERROR, f"{ref.server_name}: {exc}") from exc
+        except MCPError as exc:
+            raise MCPError(exc.code, f"{ref.server_name}: {exc.message}", exc.data) from exc
+
+    async def list_resources(
+        self, ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        listing = await self._listing("resources")
+        items, following = page(listing.items, params.cursor if params else None,
+                                name_of=lambda i: item_key("resources", i))  # fmt: skip
+        return types.ListResourcesResult.model_validate({"resources": items,
+                                                         "nextCursor": following})  # fmt: skip
+
+    async def list_resource_templates(
+        self, ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        listing = await self._listing("templates")
+        items, following = page(listing.items, params.cursor if params else None,
+                                name_of=lambda i: item_key("templates", i))  # fmt: skip
+        return types.ListResourceTemplatesResult.model_validate(
+            {"resourceTemplates": items, "nextCursor": following}
+        )
+
+    async def read_resource(
+        self, ctx: Any, params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        catalog = _view.get().catalog
+        ref, uri = find_resource(str(params.uri), catalog.servers, catalog.policy)
+        result = await self._upstream(ref, lambda client: client.read_resource(uri))
+        return readdress_contents(result, ref.key)
+
+    async def list_prompts(
+        self, ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        listing = await self._listing("prompts")
+        items, following = page(listing.items, params.cursor if params else None,
+                                name_of=lambda i: item_key("prompts", i))  # fmt: skip
+        return types.ListPromptsResult.model_validate({"prompts": items, "nextCursor": following})
+
+    async def get_prompt(
+        self, ctx: Any, params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        """By prefix; when two servers' prefixes fit (overlapping aliases), by the listing,
+        which offers a name two servers share to neither."""
+        catalog = _view.get().catalog
+        found = find_prompt(params.name, catalog.servers, catalog.policy)
+        if len(found) > 1:
+            route = (await self._listing("prompts")).routes.get(params.name)
+            found = [(r, n) for r, n in found if route is not None and route == (r.server_id, n)]
+        if not found:
+            raise MCPError(INVALID_PARAMS, f"{params.name}: no such prompt")
+        ref, name = found[0]
+        arguments = params.arguments
+        return await self._upstream(ref, lambda client: client.get_prompt(name, arguments))  # type: ignore[no-any-return]
 
     async def lifespan(self, scope: Any, receive: Any, send: Any) -> None:
         """The ASGI lifespan: the session manager and the pool live as long as the worker."""
@@ -237,6 +403,38 @@ class Gateway:
             await send({"type": "lifespan.startup.complete"})
             await receive()  # lifespan.shutdown
         await send({"type": "lifespan.shutdown.complete"})
+
+
+async def _read_body(receive: Any) -> tuple[bytes, Any]:
+    """The request's body, and a `receive` that hands it out again (then waits as before)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # a disconnect: pass it on as it came
+            chunks, first = [], message
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            break
+    pending = [first]
+
+    async def replay() -> Any:
+        return pending.pop() if pending else await receive()
+
+    return b"".join(chunks), replay
+
+
+def _is_call_with_progress(body: bytes) -> bool:
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return False
+    return (
+        isinstance(message, dict)
+        and message.get("method") == "tools/call"
+        and progress_token_from_params(message.get("params")) is not None
+    )
 
 
 async def _json(send: Any, status: int, body: dict[str, str], extra: Any = ()) -> None:

@@ -16,7 +16,7 @@ from mcpcontrol.lib.urlguard import BlockedUrl, check_url
 from servers.credential_port import Resolved, credentials
 from servers.mcp_client import Target
 from servers.models import MAX_TIMEOUT_MS, Agent, McpServer
-from servers.services import agent_servers, tool_names
+from servers.services import agent_servers, config_keys, tool_names, tool_prefixes
 
 # A call's OAuth renewal waits at most this long (a slow authorization server must not
 # eat the whole call budget); a late refresh still completes for the next call.
@@ -30,6 +30,16 @@ class Route:
     tool: str  # the upstream's own name
 
 
+@dataclass(frozen=True, kw_only=True)
+class ServerRef:
+    """One server the agent may use, with the prefix its names carry (resources, prompts)."""
+
+    server_id: int
+    server_name: str
+    key: str  # mcp-config's server key: mcp__<key>__<name>, mcpcontrol://<key>/<uri>
+    prefix: str  # what the agent's naming puts before an upstream name: "mcp__key__" or "alias_"
+
+
 @dataclass(kw_only=True)
 class Catalog:
     """The agent's tool list (MCP tool dicts under the agent's names) and their routes."""
@@ -37,6 +47,9 @@ class Catalog:
     tools: list[dict[str, Any]] = field(default_factory=list)
     routes: dict[str, Route] = field(default_factory=dict)
     hidden: dict[str, str] = field(default_factory=dict)  # name -> why it is not offered
+    servers: list[ServerRef] = field(default_factory=list)  # for resources/* and prompts/*
+    policy: AgentPolicy | None = None
+    schemas: dict[str, Any] = field(default_factory=dict)  # name -> inputSchema, by name
 
 
 def _by_name(server: McpServer) -> dict[str, dict[str, Any]]:
@@ -56,7 +69,7 @@ def agent_catalog(*, agent: Agent) -> Catalog:
     names = tool_names(servers)
     collided = {c["name"] for c in names["collisions"]}
     by_server = {s.pk: (s, _by_name(s)) for s in servers}
-    catalog = Catalog()
+    catalog = Catalog(policy=policy, servers=server_refs(servers, naming=naming))
     for entry in names["tools"]:
         name = entry[naming]
         if name in collided:
@@ -70,9 +83,20 @@ def agent_catalog(*, agent: Agent) -> Catalog:
         schema = upstream.get("inputSchema") or {"type": "object"}
         catalog.tools.append({"name": name, "description": upstream.get("description") or "",
                               "inputSchema": schema})  # fmt: skip
+        catalog.schemas[name] = schema
         catalog.routes[name] = Route(server_id=server.pk, server_name=server.name,
                                      tool=entry["tool"])  # fmt: skip
     return catalog
+
+
+def server_refs(servers: list[McpServer], *, naming: str) -> list[ServerRef]:
+    """The servers with the keys and prefixes tool_names gives them (same uniqueness rule)."""
+    keys, aliases = config_keys(servers), tool_prefixes(servers)
+    return [
+        ServerRef(server_id=s.pk, server_name=s.name, key=keys[s.pk],
+                  prefix=f"mcp__{keys[s.pk]}__" if naming == "mcp_name" else f"{aliases[s.pk]}_")
+        for s in servers
+    ]  # fmt: skip
 
 
 def console_url(server_id: int) -> str:

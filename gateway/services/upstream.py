@@ -2,9 +2,11 @@
 
 Upstreams are called over a pooled session (gateway.services.sessions: a shared session per
 remote credential, a bounded set of processes per stdio credential); `upstream_call`, a
-session of its own per call, remains for comparison (bench/stdio_pool_bench.py). Every call
-runs under the server's timeout, so a hanging upstream costs its caller that timeout and
-nobody else anything.
+session of its own per call, remains for comparison (bench/stdio_pool_bench.py).
+`progress`, when the agent asked for progress, receives the upstream's; cancelling a call
+(the agent closed its stream, or the timeout) cancels the upstream request (the SDK's client
+closes its stream or sends notifications/cancelled). Every call runs under the server's
+timeout, so a hanging upstream costs its caller that timeout and nobody else anything.
 """
 
 import subprocess
@@ -14,6 +16,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 from mcp import Client
+from mcp.shared.dispatcher import ProgressFnT
 
 from gateway.services.sessions import CLIENT_INFO, SessionPool, _Held
 from mcpcontrol.lib.http import SharedPool
@@ -42,7 +45,7 @@ def _failed(exc: BaseException, observed: Observed, target: Target) -> Answer:
 
 async def pooled_call(
     target: Target, *, server_id: int, tool: str, arguments: dict[str, Any] | None,
-    sessions: SessionPool,
+    sessions: SessionPool, progress: ProgressFnT | None = None,
 ) -> Answer:  # fmt: skip
     """Call `tool` over the pooled session of (server, credential). A transport failure
     closes that session (this call fails, the next one reconnects); a timeout closes only a
@@ -54,7 +57,7 @@ async def pooled_call(
             async with sessions.session(server_id, target) as held:
                 if held.client is None:
                     raise held.error or RuntimeError("the upstream session closed")
-                result = await held.client.call_tool(tool, arguments)
+                result = await held.client.call_tool(tool, arguments, progress_callback=progress)
     except TimeoutError:  # a slow tool, not a dead remote session: that session stays
         if held is not None and held.process is not None:
             sessions.discard(held)
@@ -67,8 +70,9 @@ async def pooled_call(
 
 
 async def upstream_call(
-    target: Target, *, tool: str, arguments: dict[str, Any] | None, pool: SharedPool
-) -> Answer:
+    target: Target, *, tool: str, arguments: dict[str, Any] | None, pool: SharedPool,
+    progress: ProgressFnT | None = None,
+) -> Answer:  # fmt: skip
     """Call `tool` on the upstream in a session of its own; never raises for a failing upstream."""
     observed = Observed()
     limit = target.init_timeout + target.timeout
@@ -76,7 +80,7 @@ async def upstream_call(
         with anyio.fail_after(limit):
             transport = _transport(target, pool, observed, subprocess.DEVNULL)
             async with Client(transport, cache=None, client_info=CLIENT_INFO) as client:
-                result = await client.call_tool(tool, arguments)
+                result = await client.call_tool(tool, arguments, progress_callback=progress)
     except TimeoutError:
         return Answer(outcome="timeout", reason=f"the upstream did not answer within {limit:g}s")
     except Exception as exc:  # every failure of the upstream becomes a reason, not a crash
