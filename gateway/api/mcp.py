@@ -22,9 +22,11 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.subscriptions import ListenHandler
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from gateway.api.streams import AgentBus, GatewayServer, Streams, ToolWatch
 from gateway.services import KeyRejected, agent_key_authenticate
 from gateway.services.catalog import call_target, credential_refused, reconnect_hint
 from gateway.services.hotpath import FLUSH_SECONDS, HotPath, ToolCallBuffer, View
@@ -36,7 +38,8 @@ from servers.models import Agent
 
 logger = logging.getLogger(__name__)
 
-PATH = re.compile(r"/mcp/agents/(\d{1,18})/?")
+# The endpoint, and the legacy SSE pair under it (gateway.api.streams).
+PATH = re.compile(r"/mcp/agents/(\d{1,18})(?:/(sse|messages))?/?")
 POOL_CONNECTIONS = 100
 _view: contextvars.ContextVar[View] = contextvars.ContextVar("gateway_view")
 
@@ -99,10 +102,13 @@ class Gateway:
     """The ASGI app behind /mcp/: the MCP server, its session manager and the upstream pool."""
 
     def __init__(self) -> None:
-        self.server: Server[Any] = Server(
+        self.watch = ToolWatch()  # tools/list_changed for open streams: gateway.api.streams
+        self.server: Server[Any] = GatewayServer(
             "mcpcontrol-gateway", version="1.0",
             on_list_tools=self.list_tools, on_call_tool=self.call_tool,
+            on_subscriptions_listen=ListenHandler(AgentBus(self.watch, _view.get)),
         )  # fmt: skip
+        self.streams = Streams(server=self.server, watch=self.watch)
         self.manager: StreamableHTTPSessionManager | None = None
         self.pool: SharedPool | None = None
         self.sessions: SessionPool | None = None
@@ -122,6 +128,7 @@ class Gateway:
             async with self.manager.run(), anyio.create_task_group() as tg:
                 self.sessions = SessionPool(tg=tg, http=self.pool)
                 tg.start_soon(self._flusher)
+                tg.start_soon(self.watch.run)
                 yield
                 tg.cancel_scope.cancel()  # the pooled upstream sessions end with the worker
         finally:
@@ -225,7 +232,8 @@ class Gateway:
             return
         token = _view.set(view)
         try:
-            await self.manager.handle_request(scope, receive, send)
+            if not await self.streams.handle(scope, receive, send, view=view, tail=match[2] or ""):
+                await self.manager.handle_request(scope, receive, send)
         finally:
             _view.reset(token)
 

@@ -1,0 +1,329 @@
+"""Long-lived connections to /mcp/agents/{agent_id} (docs/gateway.md, "Open streams"):
+
+- the legacy SSE pair for older clients, on the SDK's SseServerTransport:
+  `GET .../sse` holds the event stream (its first event, `endpoint`, names the POST URL) and
+  `POST .../messages?session_id=...` carries the client's messages. Every request of the
+  pair is authenticated by the gateway (mcp.Gateway.__call__) before it reaches here, and a
+  session answers only POSTs for its own agent.
+- `notifications/tools/list_changed`, sent to every open stream of an agent when the tools
+  it is offered change: on the SSE pair (handshake-era clients), on a standalone GET stream
+  of the streamable endpoint (handshake-era clients of the stateless endpoint), and on a
+  `subscriptions/listen` stream (2026-07-28 clients, which ask for one by a POST: no session).
+
+Change detection is ToolWatch: every POLL_SECONDS, one fingerprint query (the hot path's,
+gateway.services.hotpath) per agent with an open stream, however many streams it has; the
+catalog is rebuilt only when that fingerprint moved (or every REBUILD_SECONDS, for what the
+fingerprint cannot see), and streams are told only when the offered tools actually differ.
+
+An SSE session lives in the worker process holding its GET: a POST reaching another worker
+is relayed to its owner by SessionRelay (a Unix socket per worker in the run folder), so the
+pair works under `make run`'s several workers; across hosts it needs sticky routing.
+"""
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import mcp_types as types
+from asgiref.sync import sync_to_async
+from mcp.server.lowlevel.server import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
+from mcp.server.sse import SseServerTransport
+from mcp.shared.message import SessionMessage
+from mcp.shared.subscriptions import ServerEvent, ToolsListChanged
+from sse_starlette import EventSourceResponse
+
+from gateway.services.catalog import Catalog, agent_catalog
+from gateway.services.hotpath import OWNER, View, fingerprint, fingerprint_query
+from servers.models import Agent
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 2.0  # how often the agents with an open stream are checked (one query each)
+REBUILD_SECONDS = 30.0  # the catalog is rebuilt at least this often while a stream is open
+PING_SECONDS = 15.0  # a comment line on idle streams, so proxies do not cut them
+MAX_BODY = 4 * 1024 * 1024  # an SSE POST body, as the SDK's transports bound it
+LIST_CHANGED = "notifications/tools/list_changed"
+
+
+class GatewayServer(Server[Any]):
+    """The SDK's low-level server, announcing `tools.listChanged` to handshake-era clients
+    (2026-07-28 clients derive it from `subscriptions/listen` being served)."""
+
+    def create_initialization_options(
+        self, notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any
+    ) -> InitializationOptions:
+        options = notification_options or NotificationOptions(tools_changed=True)
+        return super().create_initialization_options(options, *args, **kwargs)
+
+
+def signature(catalog: Catalog) -> str:
+    """What a client's tools/list would show, in a comparable form (order aside)."""
+    return json.dumps(sorted(catalog.tools, key=lambda t: str(t.get("name"))),
+                      sort_keys=True, default=str)  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class _Seen:
+    """One watched agent: what its streams were last told about."""
+
+    agent: Agent
+    state: tuple[Any, ...]
+    signature: str
+    checked: float  # monotonic: when the catalog was last built
+    query: Any = None  # the fingerprint QuerySet, built on the first poll
+    listeners: dict[object, Callable[[], None]] = field(default_factory=dict)
+
+
+class ToolWatch:
+    """Tells the open streams of an agent when the tools it is offered change."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, _Seen] = {}
+
+    def subscribe(self, view: View, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` (synchronous, must not block) after each change of the view's
+        agent's tools, from now on; the baseline is the view the stream was admitted with."""
+        agent_id = view.agent.pk
+        seen = self.seen.get(agent_id)
+        if seen is None:
+            seen = self.seen[agent_id] = _Seen(
+                agent=view.agent, state=view.state, signature=signature(view.catalog),
+                checked=time.monotonic(),
+            )  # fmt: skip
+        token = object()
+        seen.listeners[token] = listener
+
+        def unsubscribe() -> None:
+            current = self.seen.get(agent_id)
+            if current is not None:
+                current.listeners.pop(token, None)
+                if not current.listeners:
+                    del self.seen[agent_id]
+
+        return unsubscribe
+
+    async def run(self) -> None:
+        """The poll loop (a task of the gateway's lifespan)."""
+        while True:
+            await anyio.sleep(POLL_SECONDS)
+            try:
+                await self.poll()
+            except Exception:  # a failed poll (database away) must not end the loop
+                logger.exception("could not check the agents' tool lists")
+
+    async def poll(self) -> None:
+        for agent_id, seen in list(self.seen.items()):
+            changed = await sync_to_async(self._check)(seen)
+            if changed and self.seen.get(agent_id) is seen:
+                for listener in list(seen.listeners.values()):
+                    listener()
+
+    @staticmethod
+    def _check(seen: _Seen) -> bool:
+        """Whether the agent's offered tools differ from what its streams last saw: one
+        query, plus a catalog build when the fingerprint moved or REBUILD_SECONDS passed."""
+        if seen.query is None:
+            seen.query = fingerprint_query(agent=seen.agent, key_id=None)
+        state = fingerprint(seen.query, keyed=False)
+        if state and state[OWNER] != seen.agent.owner_id:  # given to another owner
+            seen.agent = Agent.objects.select_related("owner").get(pk=seen.agent.pk)
+            seen.query = fingerprint_query(agent=seen.agent, key_id=None)
+            state = fingerprint(seen.query, keyed=False)
+        now = time.monotonic()
+        if not state or (state == seen.state and now - seen.checked < REBUILD_SECONDS):
+            return False  # unchanged, or the agent is gone (its streams' requests are refused)
+        seen.state, seen.checked = state, now
+        current = signature(agent_catalog(agent=seen.agent))
+        changed, seen.signature = current != seen.signature, current
+        return changed
+
+
+class Mailbox:
+    """A level trigger between ToolWatch (synchronous) and a stream's task: changes made
+    while the stream is busy collapse into one notification."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """True when notified (and re-armed), False after `timeout` seconds without."""
+        with anyio.move_on_after(timeout):
+            await self._event.wait()
+            self._event = anyio.Event()
+            return True
+        return False
+
+
+class AgentBus:
+    """The SDK's SubscriptionBus for `subscriptions/listen`, scoped to the requesting agent:
+    a listener subscribes to the agent whose view the listen request was admitted with."""
+
+    def __init__(self, watch: ToolWatch, current: Callable[[], View]) -> None:
+        self.watch, self.current = watch, current
+
+    async def publish(self, event: ServerEvent) -> None:  # events come from ToolWatch only
+        return None
+
+    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        return self.watch.subscribe(self.current(), lambda: listener(ToolsListChanged()))
+
+
+def _notification() -> SessionMessage:
+    return SessionMessage(types.JSONRPCNotification(jsonrpc="2.0", method=LIST_CHANGED))
+
+
+@dataclass(kw_only=True)
+class SseSession:
+    agent_id: int
+    transport: SseServerTransport
+    handshake: bool = False  # the client sent notifications/initialized: bare notifications ok
+
+
+ASGI = Callable[..., Awaitable[None]]
+
+
+class Streams:
+    """The long-lived parts of the endpoint; `handle` takes the requests that are theirs."""
+
+    def __init__(self, *, server: Server[Any], watch: ToolWatch) -> None:
+        self.server, self.watch = server, watch
+        self.sse: dict[str, SseSession] = {}  # session id (hex) -> its session in this worker
+        self.relay: Any = None  # a SessionRelay while the lifespan runs
+
+    async def handle(self, scope: Any, receive: Any, send: Any, *, view: View, tail: str) -> bool:
+        """Serve the request if it is one of ours (True), else leave it to the SDK (False).
+        The request is already authenticated as `view`'s agent."""
+        method = scope.get("method", "")
+        if tail == "sse" and method == "GET":
+            await self.sse_stream(scope, receive, send, view=view)
+        elif tail == "messages" and method == "POST":
+            await self.sse_post(scope, receive, send, agent_id=view.agent.pk)
+        elif tail:
+            await _plain(send, 405, "method not allowed")
+        elif method == "GET" and b"text/event-stream" in _header(scope, b"accept"):
+            await self.get_stream(scope, receive, send, view=view)
+        else:
+            return False
+        return True
+
+    async def get_stream(self, scope: Any, receive: Any, send: Any, *, view: View) -> None:
+        """The streamable endpoint's standalone GET stream: the stateless endpoint has no
+        session, so this stream carries only tools/list_changed (to any client of the agent)."""
+        mailbox = Mailbox()
+        unsubscribe = self.watch.subscribe(view, mailbox.notify)
+
+        async def events() -> AsyncIterator[dict[str, str]]:
+            while True:
+                if await mailbox.wait(PING_SECONDS):
+                    yield {"event": "message",
+                           "data": _notification().message.model_dump_json(by_alias=True,
+                                                                          exclude_unset=True)}  # fmt: skip
+
+        try:
+            await EventSourceResponse(events(), ping=int(PING_SECONDS))(scope, receive, send)
+        finally:
+            unsubscribe()
+
+    async def sse_stream(self, scope: Any, receive: Any, send: Any, *, view: View) -> None:
+        """GET .../sse: one SSE session, served by the same MCP server as the streamable
+        endpoint until the client goes away."""
+        agent_id = view.agent.pk
+        transport = SseServerTransport(f"/mcp/agents/{agent_id}/messages")
+        async with transport.connect_sse(scope, receive, send) as (read, write):
+            # One transport per connection: its only session is this one.
+            [session_id] = transport._read_stream_writers
+            session = SseSession(agent_id=agent_id, transport=transport)
+            self.sse[session_id.hex] = session
+            mailbox = Mailbox()
+            unsubscribe = self.watch.subscribe(view, mailbox.notify)
+
+            async def tell() -> None:
+                with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    while True:
+                        if await mailbox.wait(PING_SECONDS) and session.handshake:
+                            await write.send(_notification())
+
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(tell)
+                    options = self.server.create_initialization_options()
+                    await self.server.run(read, write, options)
+                    tg.cancel_scope.cancel()
+            finally:
+                unsubscribe()
+                self.sse.pop(session_id.hex, None)
+
+    async def sse_post(self, scope: Any, receive: Any, send: Any, *, agent_id: int) -> None:
+        """POST .../messages?session_id=...: one client message into its session. Another
+        agent's session (or one this worker does not hold, and no sibling does) is 404."""
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_BODY:
+                await _plain(send, 413, "message too large")
+                return
+        session_id = _query_param(scope, "session_id")
+        session = self.sse.get(session_id)
+        if session is None and self.relay is not None:
+            status, text = await self.relay.forward(scope, body, session_id)
+            await _plain(send, status, text)
+            return
+        await self.deliver(scope, send, body=body, session=session, agent_id=agent_id)
+
+    async def deliver(
+        self, scope: Any, send: Any, *, body: bytes, session: SseSession | None, agent_id: int
+    ) -> None:
+        if session is None or session.agent_id != agent_id:
+            await _plain(send, 404, "Could not find session")
+            return
+        if _method_of(body) == "notifications/initialized":
+            session.handshake = True
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:  # the body was read already: nothing more will come
+                await anyio.sleep_forever()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await session.transport.handle_post_message(scope, replay, send)
+
+
+def _method_of(body: bytes) -> str | None:
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    return message.get("method") if isinstance(message, dict) else None
+
+
+def _header(scope: Any, name: bytes) -> bytes:
+    return b",".join(v for k, v in scope.get("headers", []) if k.lower() == name)
+
+
+def _query_param(scope: Any, name: str) -> str:
+    from urllib.parse import parse_qs
+
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name, [""])
+    return values[0]
+
+
+async def _plain(send: Any, status: int, text: str) -> None:
+    payload = text.encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"),
+               (b"content-length", str(len(payload)).encode())]  # fmt: skip
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
