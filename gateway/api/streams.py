@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 from asgiref.sync import sync_to_async
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.sse import SseServerTransport
@@ -214,6 +216,26 @@ class Streams:
         else:
             return False
         return True
+
+    def labelled(self, scope: Any, send: Any) -> Any:
+        """`send`, adding an Mcp-Session-Id to the answer of a handshake-era POST that has
+        none. The endpoint is stateless: the id is a random label with nothing behind it (every
+        worker takes requests carrying it, the SDK's stateless transport ignores it); it is
+        there because the SDK's client, like others, opens its GET stream only once it has one.
+        """
+        version = _header(scope, b"mcp-protocol-version").decode("latin-1")
+        if (scope.get("method") != "POST" or _header(scope, b"mcp-session-id")
+                or (version and version not in HANDSHAKE_PROTOCOL_VERSIONS)):  # fmt: skip
+            return send
+        label = uuid.uuid4().hex.encode()
+
+        async def labelling(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"mcp-session-id", label)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return labelling
 
     async def get_stream(self, scope: Any, receive: Any, send: Any, *, view: View) -> None:
         """The streamable endpoint's standalone GET stream: the stateless endpoint has no

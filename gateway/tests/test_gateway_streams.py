@@ -108,7 +108,7 @@ def _open_session(url: str, key: str) -> tuple[Any, str]:
     lines = response.iter_lines()
     for line in lines:
         if line.startswith("data: "):
-            return (http, stream), line[len("data: ") :]
+            return (http, stream, lines), line[len("data: ") :]  # a dropped iterator closes
     raise AssertionError("no endpoint event")
 
 
@@ -126,7 +126,8 @@ def test_each_post_is_authenticated_and_bound_to_its_agent(gateway_url):
         assert endpoint.startswith(f"/mcp/agents/{ann.pk}/messages?session_id=")
         post = f"{gateway_url}{endpoint}"
         with httpx2.Client(timeout=10) as http:
-            assert http.post(post, json=INITIALIZE, headers=auth(ann_key)).status_code == 202
+            first = http.post(post, json=INITIALIZE, headers=auth(ann_key))
+            assert first.status_code == 202, first.text
             assert http.post(post, json=INITIALIZE).status_code == 401
             # Bob's key on Ann's URL: another agent's key.
             assert http.post(post, json=INITIALIZE, headers=auth(bob_key)).status_code == 403
@@ -137,7 +138,7 @@ def test_each_post_is_authenticated_and_bound_to_its_agent(gateway_url):
             agent_key_revoke(actor=None, key=ann.gateway_keys.get())
             assert http.post(post, json=INITIALIZE, headers=auth(ann_key)).status_code == 401
     finally:
-        http_client, stream = held
+        http_client, stream, _ = held
         stream.__exit__(None, None, None)
         http_client.close()
 
@@ -196,10 +197,10 @@ def test_a_streamable_http_client_listens_for_changes(gateway_url, echo_peer):
     """2026-07-28 clients: subscriptions/listen on the stateless endpoint (no session)."""
     server = echo_server(echo_peer)
     agent = AgentFactory()
-    url = f"{gateway_url}/mcp/agents/{agent.pk}"
+    url, key = f"{gateway_url}/mcp/agents/{agent.pk}", key_for(agent)
 
     async def main() -> list[str]:
-        http = httpx2.AsyncClient(headers=auth(key_for(agent)), timeout=30)
+        http = httpx2.AsyncClient(headers=auth(key), timeout=30)
         async with http, Client(streamable_http_client(url, http_client=http)) as client:
             async with client.listen(tools_list_changed=True) as subscription:
                 await anyio.to_thread.run_sync(
@@ -217,11 +218,11 @@ def test_a_legacy_streamable_http_client_is_told_on_its_get_stream(gateway_url, 
     """Handshake-era clients: the standalone GET stream of the stateless endpoint."""
     server = echo_server(echo_peer)
     agent = AgentFactory()
-    url = f"{gateway_url}/mcp/agents/{agent.pk}"
+    url, key = f"{gateway_url}/mcp/agents/{agent.pk}", key_for(agent)
     seen = Seen()
 
     async def main() -> list[str]:
-        http = httpx2.AsyncClient(headers=auth(key_for(agent)), timeout=30)
+        http = httpx2.AsyncClient(headers=auth(key), timeout=30)
         transport = streamable_http_client(url, http_client=http)
         async with http, Client(transport, mode="legacy", message_handler=seen) as client:
             assert client.server_capabilities.tools.list_changed
