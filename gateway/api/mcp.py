@@ -108,7 +108,7 @@ class Gateway:
             on_list_tools=self.list_tools, on_call_tool=self.call_tool,
             on_subscriptions_listen=ListenHandler(AgentBus(self.watch, _view.get)),
         )  # fmt: skip
-        self.streams = Streams(server=self.server, watch=self.watch)
+        self.streams = Streams(server=self.server, watch=self.watch, app=self)
         self.manager: StreamableHTTPSessionManager | None = None
         self.pool: SharedPool | None = None
         self.sessions: SessionPool | None = None
@@ -128,7 +128,7 @@ class Gateway:
             async with self.manager.run(), anyio.create_task_group() as tg:
                 self.sessions = SessionPool(tg=tg, http=self.pool)
                 tg.start_soon(self._flusher)
-                tg.start_soon(self.watch.run)
+                tg.start_soon(self.streams.run)  # list_changed polls, SSE relay
                 yield
                 tg.cancel_scope.cancel()  # the pooled upstream sessions end with the worker
         finally:

@@ -20,18 +20,24 @@ is relayed to its owner by SessionRelay (a Unix socket per worker in the run fol
 pair works under `make run`'s several workers; across hosts it needs sticky routing.
 """
 
+import base64
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import anyio
 import mcp_types as types
+from anyio.streams.buffered import BufferedByteReceiveStream
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
@@ -50,6 +56,8 @@ POLL_SECONDS = 2.0  # how often the agents with an open stream are checked (one 
 REBUILD_SECONDS = 30.0  # the catalog is rebuilt at least this often while a stream is open
 PING_SECONDS = 15.0  # a comment line on idle streams, so proxies do not cut them
 MAX_BODY = 4 * 1024 * 1024  # an SSE POST body, as the SDK's transports bound it
+RELAY_SECONDS = 10.0  # a sibling worker must take a relayed POST within this
+RELAYED = "mcpcontrol.relayed"  # scope key: this request came from a sibling (never relay it on)
 LIST_CHANGED = "notifications/tools/list_changed"
 
 
@@ -196,10 +204,16 @@ ASGI = Callable[..., Awaitable[None]]
 class Streams:
     """The long-lived parts of the endpoint; `handle` takes the requests that are theirs."""
 
-    def __init__(self, *, server: Server[Any], watch: ToolWatch) -> None:
+    def __init__(self, *, server: Server[Any], watch: ToolWatch, app: ASGI) -> None:
         self.server, self.watch = server, watch
         self.sse: dict[str, SseSession] = {}  # session id (hex) -> its session in this worker
-        self.relay: Any = None  # a SessionRelay while the lifespan runs
+        self.relay = SessionRelay(app=app)
+
+    async def run(self) -> None:
+        """The lifespan's part: the tools/list_changed poll and the sibling relay."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.watch.run)
+            await tg.start(self.relay.serve)
 
     async def handle(self, scope: Any, receive: Any, send: Any, *, view: View, tail: str) -> bool:
         """Serve the request if it is one of ours (True), else leave it to the SDK (False).
@@ -298,8 +312,8 @@ class Streams:
                 return
         session_id = _query_param(scope, "session_id")
         session = self.sse.get(session_id)
-        if session is None and self.relay is not None:
-            status, text = await self.relay.forward(scope, body, session_id)
+        if session is None and not scope.get(RELAYED):
+            status, text = await self.relay.forward(scope, body)
             await _plain(send, status, text)
             return
         await self.deliver(scope, send, body=body, session=session, agent_id=agent_id)
@@ -337,10 +351,11 @@ def _header(scope: Any, name: bytes) -> bytes:
 
 
 def _query_param(scope: Any, name: str) -> str:
-    from urllib.parse import parse_qs
-
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name, [""])
-    return values[0]
+    try:
+        return uuid.UUID(hex=values[0]).hex  # the form the sessions are held under
+    except ValueError:
+        return values[0]
 
 
 async def _plain(send: Any, status: int, text: str) -> None:
@@ -349,3 +364,99 @@ async def _plain(send: Any, status: int, text: str) -> None:
                (b"content-length", str(len(payload)).encode())]  # fmt: skip
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+class SessionRelay:
+    """POSTs for SSE sessions held by a sibling worker process of the same host.
+
+    Each worker listens on a Unix socket in RUN_DIR/gateway-relay (the folder and sockets
+    are the process user's alone). A POST whose session this worker does not hold is passed,
+    whole (path, query, headers, body), to each sibling in turn; a sibling runs it through its
+    own gateway (so it is authenticated again there, and bound to the session's agent) and
+    the first answer other than 404 is the answer. A socket nobody answers on is a dead
+    worker's: removed.
+    """
+
+    def __init__(self, *, app: ASGI) -> None:
+        self.app = app
+        self.path: Path | None = None
+
+    @staticmethod
+    def folder() -> Path:
+        return Path(settings.RUN_DIR) / "gateway-relay"
+
+    async def serve(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        folder = self.folder()
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path = folder / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
+        listener = await anyio.create_unix_listener(self.path)
+        os.chmod(self.path, 0o600)
+        task_status.started()
+        try:
+            await listener.serve(self._answer)
+        finally:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
+    async def _answer(self, stream: Any) -> None:
+        try:
+            await self._relayed(stream)
+        except Exception:  # one bad relay must not end the listener (nor the worker's lifespan)
+            logger.exception("a relayed SSE POST failed")
+
+    async def _relayed(self, stream: Any) -> None:
+        async with stream:
+            reader = BufferedByteReceiveStream(stream)
+            with anyio.move_on_after(RELAY_SECONDS):
+                request = json.loads(await reader.receive_until(b"\n", 2 * MAX_BODY))
+                body = base64.b64decode(request["body"])
+                scope = {
+                    "type": "http", "http_version": "1.1", "method": "POST", "scheme": "http",
+                    "path": request["path"], "raw_path": request["path"].encode(),
+                    "query_string": request["query"].encode("latin-1"), "root_path": "",
+                    "headers": [(k.encode("latin-1"), v.encode("latin-1"))
+                                for k, v in request["headers"]],
+                    "client": None, "server": None, RELAYED: True,
+                }  # fmt: skip
+                answer: dict[str, Any] = {"status": 502, "body": b""}
+
+                async def receive() -> dict[str, Any]:
+                    return {"type": "http.request", "body": body, "more_body": False}
+
+                async def send(message: dict[str, Any]) -> None:
+                    if message["type"] == "http.response.start":
+                        answer["status"] = message["status"]
+                    elif message["type"] == "http.response.body":
+                        answer["body"] += message.get("body", b"")
+
+                await self.app(scope, receive, send)
+                reply = {"status": answer["status"], "text": answer["body"].decode(errors="replace")}
+                await stream.send(json.dumps(reply).encode() + b"\n")
+
+    async def forward(self, scope: Any, body: bytes) -> tuple[int, str]:
+        """The owner's answer to this POST, or 404 when no sibling holds its session."""
+        request = json.dumps({
+            "path": scope["path"], "query": scope.get("query_string", b"").decode("latin-1"),
+            "headers": [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            "body": base64.b64encode(body).decode(),
+        }).encode() + b"\n"  # fmt: skip
+        for path in sorted(self.folder().glob("*.sock")):
+            if path == self.path:
+                continue
+            try:
+                with anyio.fail_after(RELAY_SECONDS):
+                    async with await anyio.connect_unix(path) as stream:
+                        await stream.send(request)
+                        reader = BufferedByteReceiveStream(stream)
+                        reply = json.loads(await reader.receive_until(b"\n", 2 * MAX_BODY))
+            except (ConnectionRefusedError, FileNotFoundError):
+                with contextlib.suppress(OSError):
+                    path.unlink()  # a worker that is gone
+                continue
+            except (OSError, TimeoutError, ValueError, anyio.IncompleteRead,
+                    anyio.DelimiterNotFound, anyio.EndOfStream):  # fmt: skip
+                logger.warning("the gateway worker at %s did not answer a relayed POST", path)
+                continue
+            if reply["status"] != 404:
+                return int(reply["status"]), str(reply["text"])
+        return 404, "Could not find session"

@@ -1,14 +1,19 @@
 """Long-lived connections to the gateway (gateway.api.streams): the legacy SSE pair through the
 SDK's SSE client, and tools/list_changed on open streams, against the real echo peer."""
 
+import asyncio
+import json
+import socket
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
 import httpx2
 import mcp_types as types
 import pytest
+import uvicorn
 from django.utils import timezone
 from mcp import Client
 from mcp.client.sse import sse_client
@@ -235,3 +240,58 @@ def test_a_legacy_streamable_http_client_is_told_on_its_get_stream(gateway_url, 
             return [t.name for t in (await client.list_tools()).tools]
 
     assert anyio.run(main) == []
+
+
+@pytest.fixture
+def sibling_url(gateway_url: str) -> Iterator[str]:
+    """A second gateway in this process, as a second gunicorn worker would be: its own
+    sessions, its own relay socket."""
+    from gateway.api.mcp import Gateway
+
+    sibling = Gateway()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await sibling.lifespan(scope, receive, send)
+        else:
+            await sibling(scope, receive, send)
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
+                              daemon=True)  # fmt: skip
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the sibling gateway did not start"
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def test_a_post_reaching_another_worker_is_relayed_to_the_sessions_owner(gateway_url, sibling_url):
+    agent = AgentFactory()
+    key = key_for(agent)
+    held, endpoint = _open_session(f"{gateway_url}/mcp/agents/{agent.pk}", key)
+    try:
+        with httpx2.Client(timeout=10) as http:
+            relayed = http.post(f"{sibling_url}{endpoint}", json=INITIALIZE, headers=auth(key))
+            assert relayed.status_code == 202, relayed.text
+            unknown = endpoint.split("session_id=")[0] + "session_id=" + "0" * 32
+            assert http.post(f"{sibling_url}{unknown}", json=INITIALIZE,
+                             headers=auth(key)).status_code == 404  # fmt: skip
+            assert http.post(f"{sibling_url}{endpoint}", json=INITIALIZE).status_code == 401
+        # The answer comes on the stream held by the first gateway.
+        _, _, lines = held
+        data = next(line for line in lines if line.startswith("data: "))
+        answer = json.loads(data[len("data: ") :])
+        assert answer["id"] == 1 and answer["result"]["serverInfo"]["name"] == "mcpcontrol-gateway"
+    finally:
+        http_client, stream, _ = held
+        stream.__exit__(None, None, None)
+        http_client.close()
