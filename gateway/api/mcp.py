@@ -233,7 +233,9 @@ class Gateway:
         token = _view.set(view)
         try:
             if not await self.streams.handle(scope, receive, send, view=view, tail=match[2] or ""):
-                await self.manager.handle_request(scope, receive, self.streams.labelled(scope, send))
+                await self.manager.handle_request(
+                    scope, receive, self.streams.labelled(scope, send)
+                )
         finally:
             _view.reset(token)
 

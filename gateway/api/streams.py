@@ -38,12 +38,12 @@ import mcp_types as types
 from anyio.streams.buffered import BufferedByteReceiveStream
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.sse import SseServerTransport
 from mcp.shared.message import SessionMessage
 from mcp.shared.subscriptions import ServerEvent, ToolsListChanged
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from sse_starlette import EventSourceResponse
 
 from gateway.services.catalog import Catalog, agent_catalog
@@ -313,15 +313,15 @@ class Streams:
         session_id = _query_param(scope, "session_id")
         session = self.sse.get(session_id)
         if session is None and not scope.get(RELAYED):
-            status, text = await self.relay.forward(scope, body)
-            await _plain(send, status, text)
+            status, text, content_type = await self.relay.forward(scope, body)
+            await _plain(send, status, text, content_type)
             return
         await self.deliver(scope, send, body=body, session=session, agent_id=agent_id)
 
     async def deliver(
         self, scope: Any, send: Any, *, body: bytes, session: SseSession | None, agent_id: int
     ) -> None:
-        if session is None or session.agent_id != agent_id:
+        if session is None or session.agent_id != agent_id:  # another agent's: as if none
             await _plain(send, 404, "Could not find session")
             return
         if _method_of(body) == "notifications/initialized":
@@ -358,12 +358,19 @@ def _query_param(scope: Any, name: str) -> str:
         return values[0]
 
 
-async def _plain(send: Any, status: int, text: str) -> None:
+async def _plain(send: Any, status: int, text: str, content_type: str = "") -> None:
+    """An answer of ours: errors in the endpoint's envelope, the rest as text."""
+    if not content_type and status >= 400:
+        text = json.dumps({"error": _ERRORS.get(status, "bad_request"), "message": text})
+        content_type = "application/json"
     payload = text.encode()
-    headers = [(b"content-type", b"text/plain; charset=utf-8"),
+    headers = [(b"content-type", (content_type or "text/plain; charset=utf-8").encode()),
                (b"content-length", str(len(payload)).encode())]  # fmt: skip
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+_ERRORS = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 502: "bad_gateway"}
 
 
 class SessionRelay:
@@ -418,7 +425,7 @@ class SessionRelay:
                                 for k, v in request["headers"]],
                     "client": None, "server": None, RELAYED: True,
                 }  # fmt: skip
-                answer: dict[str, Any] = {"status": 502, "body": b""}
+                answer: dict[str, Any] = {"status": 502, "body": b"", "type": b""}
 
                 async def receive() -> dict[str, Any]:
                     return {"type": "http.request", "body": body, "more_body": False}
@@ -426,14 +433,16 @@ class SessionRelay:
                 async def send(message: dict[str, Any]) -> None:
                     if message["type"] == "http.response.start":
                         answer["status"] = message["status"]
+                        answer["type"] = dict(message.get("headers", [])).get(b"content-type", b"")
                     elif message["type"] == "http.response.body":
                         answer["body"] += message.get("body", b"")
 
                 await self.app(scope, receive, send)
-                reply = {"status": answer["status"], "text": answer["body"].decode(errors="replace")}
+                reply = {"status": answer["status"], "text": answer["body"].decode(errors="replace"),
+                         "type": answer["type"].decode("latin-1")}  # fmt: skip
                 await stream.send(json.dumps(reply).encode() + b"\n")
 
-    async def forward(self, scope: Any, body: bytes) -> tuple[int, str]:
+    async def forward(self, scope: Any, body: bytes) -> tuple[int, str, str]:
         """The owner's answer to this POST, or 404 when no sibling holds its session."""
         request = json.dumps({
             "path": scope["path"], "query": scope.get("query_string", b"").decode("latin-1"),
@@ -458,5 +467,5 @@ class SessionRelay:
                 logger.warning("the gateway worker at %s did not answer a relayed POST", path)
                 continue
             if reply["status"] != 404:
-                return int(reply["status"]), str(reply["text"])
-        return 404, "Could not find session"
+                return int(reply["status"]), str(reply["text"]), str(reply["type"])
+        return 404, "Could not find session", ""
