@@ -394,10 +394,16 @@ class SessionRelay:
 
     async def serve(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         folder = self.folder()
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.path = folder / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
-        listener = await anyio.create_unix_listener(self.path)
-        os.chmod(self.path, 0o600)
+        path = folder / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            listener = await anyio.create_unix_listener(path)
+            os.chmod(path, 0o600)
+        except OSError:  # the gateway still serves; SSE then needs one worker or sticky routing
+            logger.exception("cannot listen on %s: SSE POSTs are not relayed between workers", path)
+            task_status.started()
+            return
+        self.path = path
         task_status.started()
         try:
             await listener.serve(self._answer)
