@@ -351,11 +351,12 @@ def _header(scope: Any, name: bytes) -> bytes:
 
 
 def _query_param(scope: Any, name: str) -> str:
-    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name, [""])
+    query: bytes = scope.get("query_string", b"")
+    value = parse_qs(query.decode("latin-1")).get(name, [""])[0]
     try:
-        return uuid.UUID(hex=values[0]).hex  # the form the sessions are held under
+        return uuid.UUID(hex=value).hex  # the form the sessions are held under
     except ValueError:
-        return values[0]
+        return value
 
 
 async def _plain(send: Any, status: int, text: str, content_type: str = "") -> None:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.subscriptions import ToolsListChanged
 
 from gateway.api import streams
 from gateway.services import agent_key_create, agent_key_revoke
@@ -213,7 +214,7 @@ def test_a_streamable_http_client_listens_for_changes(gateway_url, echo_peer):
                 )
                 with anyio.fail_after(WAIT):
                     event = await subscription.__anext__()
-                assert isinstance(event, streams.ToolsListChanged)
+                assert isinstance(event, ToolsListChanged)
             return [t.name for t in (await client.list_tools()).tools]
 
     assert anyio.run(main) == []
