@@ -53,6 +53,7 @@ from servers.models import Agent
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0  # how often the agents with an open stream are checked (one query each)
+IDLE_FACTOR = 4.0  # after a poll, wait at least this many times as long as it took
 REBUILD_SECONDS = 30.0  # the catalog is rebuilt at least this often while a stream is open
 PING_SECONDS = 15.0  # a comment line on idle streams, so proxies do not cut them
 MAX_BODY = 4 * 1024 * 1024  # an SSE POST body, as the SDK's transports bound it
@@ -120,12 +121,17 @@ class ToolWatch:
 
     async def run(self) -> None:
         """The poll loop (a task of the gateway's lifespan)."""
+        spent = 0.0
         while True:
-            await anyio.sleep(POLL_SECONDS)
+            # Many watched agents make a long poll: its queries share the request thread
+            # (sync_to_async), so the pause grows with it and polls take at most 1/(1+IDLE).
+            await anyio.sleep(max(POLL_SECONDS, IDLE_FACTOR * spent))
+            started = time.monotonic()
             try:
                 await self.poll()
             except Exception:  # a failed poll (database away) must not end the loop
                 logger.exception("could not check the agents' tool lists")
+            spent = time.monotonic() - started
 
     async def poll(self) -> None:
         for agent_id, seen in list(self.seen.items()):
