@@ -106,9 +106,9 @@ class Gateway:
         self.server: Server[Any] = GatewayServer(
             "mcpcontrol-gateway", version="1.0",
             on_list_tools=self.list_tools, on_call_tool=self.call_tool,
-            on_subscriptions_listen=ListenHandler(AgentBus(self.watch, _view.get)),
+            on_subscriptions_listen=(listen := ListenHandler(AgentBus(self.watch, _view.get))),
         )  # fmt: skip
-        self.streams = Streams(server=self.server, watch=self.watch, app=self)
+        self.streams = Streams(server=self.server, watch=self.watch, listen=listen, app=self)
         self.manager: StreamableHTTPSessionManager | None = None
         self.pool: SharedPool | None = None
         self.sessions: SessionPool | None = None

@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,10 +42,12 @@ from django.conf import settings
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.sse import SseServerTransport
+from mcp.server.subscriptions import ListenHandler
 from mcp.shared.message import SessionMessage
 from mcp.shared.subscriptions import ServerEvent, ToolsListChanged
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from sse_starlette import EventSourceResponse
+from sse_starlette.sse import AppStatus
 
 from gateway.services.catalog import Catalog, agent_catalog
 from gateway.services.hotpath import OWNER, View, fingerprint, fingerprint_query
@@ -210,16 +213,28 @@ ASGI = Callable[..., Awaitable[None]]
 class Streams:
     """The long-lived parts of the endpoint; `handle` takes the requests that are theirs."""
 
-    def __init__(self, *, server: Server[Any], watch: ToolWatch, app: ASGI) -> None:
-        self.server, self.watch = server, watch
+    def __init__(
+        self, *, server: Server[Any], watch: ToolWatch, listen: ListenHandler, app: ASGI
+    ) -> None:
+        self.server, self.watch, self.listen = server, watch, listen
         self.sse: dict[str, SseSession] = {}  # session id (hex) -> its session in this worker
         self.relay = SessionRelay(app=app)
 
     async def run(self) -> None:
-        """The lifespan's part: the tools/list_changed poll and the sibling relay."""
+        """The lifespan's part: the tools/list_changed poll, the sibling relay, the drain."""
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.watch.run)
+            tg.start_soon(self._drain)
             await tg.start(self.relay.serve)
+
+    async def _drain(self) -> None:
+        """End the listen streams when the server starts to stop. uvicorn waits for open
+        connections before it runs the lifespan's shutdown (which flushes the ToolCall
+        rows), and gunicorn kills a worker still waiting after graceful_timeout. The SSE
+        streams (sse_starlette's) end by themselves on that signal; listen streams do not."""
+        while not _server_stopping():
+            await anyio.sleep(0.5)
+        self.listen.close()
 
     async def handle(self, scope: Any, receive: Any, send: Any, *, view: View, tail: str) -> bool:
         """Serve the request if it is one of ours (True), else leave it to the SDK (False).
@@ -342,6 +357,15 @@ class Streams:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await session.transport.handle_post_message(scope, replay, send)
+
+
+def _server_stopping() -> bool:
+    """uvicorn was told to stop (SIGTERM/SIGINT): sse_starlette's flag, or the server's own,
+    found as sse_starlette finds it (its signal handler is a method of the server)."""
+    if AppStatus.should_exit:
+        return True
+    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    return bool(getattr(server, "should_exit", False))
 
 
 def _method_of(body: bytes) -> str | None:
