@@ -31,7 +31,7 @@ from gateway.services import KeyRejected, agent_key_authenticate
 from gateway.services.catalog import call_target, credential_refused, reconnect_hint
 from gateway.services.hotpath import FLUSH_SECONDS, HotPath, ToolCallBuffer, View
 from gateway.services.sessions import SessionPool
-from gateway.services.upstream import pooled_call, upstream_call
+from gateway.services.upstream import pooled_call
 from mcpcontrol.api.permissions import READ_SERVERS
 from mcpcontrol.lib.http import SharedPool
 from servers.models import Agent
@@ -185,12 +185,9 @@ class Gateway:
             outcome = "auth_required" if target.startswith("auth:") else "upstream_error"
             return outcome, _error(f"{route.server_name}: {target}")
         assert self.pool is not None and self.sessions is not None, "serves inside its lifespan"
-        if target.transport == "stdio":  # a process per call (stdio pooling: docs/gateway.md)
-            answer = await upstream_call(target, tool=route.tool, arguments=params.arguments,
-                                         pool=self.pool)  # fmt: skip
-        else:
-            answer = await pooled_call(target, server_id=route.server_id, tool=route.tool,
-                                       arguments=params.arguments, sessions=self.sessions)  # fmt: skip
+        # Remote sessions and stdio processes alike are pooled (gateway.services.sessions).
+        answer = await pooled_call(target, server_id=route.server_id, tool=route.tool,
+                                   arguments=params.arguments, sessions=self.sessions)  # fmt: skip
         if answer.result is not None:
             return answer.outcome, answer.result
         reason = f"{route.server_name}: {answer.reason}"
@@ -226,13 +223,22 @@ class Gateway:
             )
             await _json(send, exc.status, {"error": exc.error, "message": exc.message}, extra)
             return
+        await self.serve(view, scope, receive, send, tail=match[2] or "")
+
+    async def serve(
+        self, view: View, scope: Any, receive: Any, send: Any, *, tail: str | None = None
+    ) -> None:
+        """Answer one MCP request as `view` (also the per-server route's: server_route.py).
+        `tail` (the agent endpoint's only): its open streams, gateway.api.streams."""
         if self.manager is None:
             await _json(send, 503, {"error": "unavailable", "message": "the gateway runs only "
                                     "under an ASGI server with lifespan on"})  # fmt: skip
             return
         token = _view.set(view)
         try:
-            if not await self.streams.handle(scope, receive, send, view=view, tail=match[2] or ""):
+            if tail is None:
+                await self.manager.handle_request(scope, receive, send)
+            elif not await self.streams.handle(scope, receive, send, view=view, tail=tail):
                 await self.manager.handle_request(
                     scope, receive, self.streams.labelled(scope, send)
                 )

@@ -13,7 +13,7 @@ from django.db import transaction
 from gateway.models import AgentPolicy, ToolCall
 from gateway.services.policy import agent_policy_get, policy_allows
 from mcpcontrol.lib.urlguard import BlockedUrl, check_url
-from servers.credential_port import credentials
+from servers.credential_port import Resolved, credentials
 from servers.mcp_client import Target
 from servers.models import MAX_TIMEOUT_MS, Agent, McpServer
 from servers.services import agent_servers, tool_names
@@ -103,6 +103,11 @@ def call_target(*, agent: Agent, server_id: int) -> Target | str:
     resolved = credentials().resolve(needs=needs)[server.pk]
     if resolved.missing:
         return f"auth: {resolved.missing}; {reconnect_hint(server_id=server.pk, agent_id=agent.pk)}"
+    return target_from(server, resolved)
+
+
+def target_from(server: McpServer, resolved: Resolved) -> Target | str:
+    """The Target a resolved credential reaches the server with (remote URLs SSRF-checked)."""
     seconds = _timeout(server)
     if server.transport_type == McpServer.Transport.STDIO:
         return Target(transport=server.transport_type, command=server.command,
@@ -117,7 +122,7 @@ def call_target(*, agent: Agent, server_id: int) -> Target | str:
 
 
 def credential_refused(
-    *, agent: Agent, server_id: int, reason: str, presented_at: datetime
+    *, agent: Agent | None, server_id: int, reason: str, presented_at: datetime
 ) -> bool:
     """The upstream refused (401/403) the credential presented for this agent: flag it as
     needing re-authorization through the port, so it is not presented again and the console

@@ -4,13 +4,16 @@ that follows a save.
 Mixed into the McpServer ModelAdmin (before HealthAdminMixin, which has report_check).
 """
 
+import contextvars
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from servers import services
 from servers.models import McpServer
@@ -19,6 +22,9 @@ from servers.tasks import health_check_server as health_check_server_task
 HISTORY_ROWS = 20
 # A saved server's check: attribute on the request, run once the save has committed.
 _CHECK_AFTER_SAVE = "_mcpcontrol_check_after_save"
+# Who is looking at the page: a read-only field's callable gets the object only, and the
+# shadowing lines may name only servers the viewer can see.
+_viewer: contextvars.ContextVar[Any] = contextvars.ContextVar("server_page_viewer", default=None)
 
 if TYPE_CHECKING:
     _ServerAdmin = admin.ModelAdmin[McpServer]
@@ -63,6 +69,14 @@ class ServerPageMixin(_ServerAdmin):
             rows,
         )
 
+    @admin.display(description="Path shadowing")
+    def path_shadowing(self, obj: McpServer) -> str:
+        """Which server answers at this path for whom (servers.services.server_path_shadowing)."""
+        lines = services.server_path_shadowing(server=obj, viewer=_viewer.get())
+        if not lines:
+            return "—"
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
+
     @admin.display(description="Latest checks")
     def history_table(self, obj: McpServer) -> str:
         checks = list(obj.check_results.order_by("-checked_at", "-id")[:HISTORY_ROWS])
@@ -97,7 +111,13 @@ class ServerPageMixin(_ServerAdmin):
         """The admin saves inside a transaction: the check runs once it has committed (a
         worker must see the row), bounded by MCPCONTROL_REFRESH_WAIT_SECONDS; the save
         itself never waits on the upstream."""
-        response = super().changeform_view(request, object_id, form_url, extra_context)
+        viewer = _viewer.set(request.user)
+        try:
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if isinstance(response, TemplateResponse):
+                response.render()  # while the viewer is known (path_shadowing reads it)
+        finally:
+            _viewer.reset(viewer)
         server_id = getattr(request, _CHECK_AFTER_SAVE, None)
         if server_id is not None:
             self._check_saved(request, server_id)

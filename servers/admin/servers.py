@@ -50,7 +50,7 @@ class McpServerAdmin(ServerPageMixin, HealthAdminMixin, _McpServerAdmin):
         "consecutive_failures", "tools_display", "created_by", "created_at", "updated_at",
         "health_outcome", "response_time_display", "tool_count", "last_error_display",
         "oauth_metadata", "state_display", "last_error_full", "buttons", "tools_table",
-        "history_table",
+        "history_table", "path_shadowing",
     )  # fmt: skip
     actions = ("check_now", "enable_servers", "disable_servers")
 
@@ -65,7 +65,8 @@ class McpServerAdmin(ServerPageMixin, HealthAdminMixin, _McpServerAdmin):
         ) if obj is not None and obj.pk else ()  # fmt: skip
         return (
             *top,
-            (None, {"fields": ("name", "alias", "description", "tags", "path", "icon_path")}),
+            (None, {"fields": ("name", "alias", "description", "tags", "path", "path_shadowing",
+                             "icon_path")}),
             ("Transport", {"fields": (
                 "transport_type", "url", "headers_names", "headers_input", "command", "args",
                 "cwd", "env_names", "env_input", "stderr",

@@ -45,6 +45,7 @@ from servers.services.health import (
     sweep_batch_size,
 )
 from servers.services.history import check_results_prune
+from servers.services.paths import PathChoice, server_path_resolve, server_path_shadowing
 from servers.services.registry import (
     RUNTIME_FIELDS,
     VersionConflict,
@@ -70,6 +71,7 @@ __all__ = [
     "CLIENTS",
     "RUNTIME_FIELDS",
     "CheckResult",
+    "PathChoice",
     "SeedOutcome",
     "SweepPlan",
     "VersionConflict",
@@ -101,6 +103,8 @@ __all__ = [
     "server_health_state",
     "server_health_summary",
     "server_oauth_configure",
+    "server_path_resolve",
+    "server_path_shadowing",
     "server_register",
     "server_secret_maps_resolve",
     "server_seed_one",
