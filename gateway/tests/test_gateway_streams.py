@@ -14,6 +14,7 @@ import httpx2
 import mcp_types as types
 import pytest
 import uvicorn
+from django.db import OperationalError
 from django.utils import timezone
 from mcp import Client
 from mcp.client.sse import sse_client
@@ -41,6 +42,25 @@ def echo_server(peer: Any, **fields: Any) -> McpServer:
     fields.setdefault("name", "Echo")
     fields.setdefault("tools", ECHO_TOOLS)
     return McpServerFactory(url=f"http://127.0.0.1:{peer.port}/mcp", **fields)
+
+
+def retried(change: Callable[[], Any]) -> None:
+    """Run a database change from the test, as the console would. The test database is
+    SQLite's shared in-memory one: a table the gateway's poll is reading is locked (no busy
+    wait there), so a refused write is retried."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            change()
+            return
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+async def write(change: Callable[[], Any]) -> None:
+    await anyio.to_thread.run_sync(retried, change)
 
 
 def key_for(agent: Any) -> str:
@@ -141,7 +161,7 @@ def test_each_post_is_authenticated_and_bound_to_its_agent(gateway_url):
             stolen = post.replace(f"/agents/{ann.pk}/", f"/agents/{bob.pk}/")
             assert http.post(stolen, json=INITIALIZE, headers=auth(bob_key)).status_code == 404
             # A revoked key's POST is refused, on an open session.
-            agent_key_revoke(actor=None, key=ann.gateway_keys.get())
+            retried(lambda: agent_key_revoke(actor=None, key=ann.gateway_keys.get()))
             assert http.post(post, json=INITIALIZE, headers=auth(ann_key)).status_code == 401
     finally:
         http_client, stream, _ = held
@@ -156,9 +176,7 @@ def test_an_sse_client_is_told_when_a_server_is_disabled(gateway_url, echo_peer)
 
     async def work(client: Client, seen: Seen) -> Any:
         before = [t.name for t in (await client.list_tools()).tools]
-        await anyio.to_thread.run_sync(
-            lambda: server_set_enabled(actor=None, server=server, enabled=False)
-        )
+        await write(lambda: server_set_enabled(actor=None, server=server, enabled=False))
         await seen.until_changed()
         return before, [t.name for t in (await client.list_tools()).tools]
 
@@ -187,10 +205,10 @@ def test_nothing_is_sent_when_the_offered_tools_did_not_change(gateway_url, echo
 
     async def work(client: Client, seen: Seen) -> Any:
         await client.list_tools()
-        await anyio.to_thread.run_sync(irrelevant)
+        await write(irrelevant)
         await anyio.sleep(2.0)  # ten polls
         quiet = seen.changed
-        await anyio.to_thread.run_sync(relevant)
+        await write(relevant)
         await seen.until_changed()
         return quiet, [t.name for t in (await client.list_tools()).tools]
 
@@ -209,9 +227,7 @@ def test_a_streamable_http_client_listens_for_changes(gateway_url, echo_peer):
         http = httpx2.AsyncClient(headers=auth(key), timeout=30)
         async with http, Client(streamable_http_client(url, http_client=http)) as client:
             async with client.listen(tools_list_changed=True) as subscription:
-                await anyio.to_thread.run_sync(
-                    lambda: server_set_enabled(actor=None, server=server, enabled=False)
-                )
+                await write(lambda: server_set_enabled(actor=None, server=server, enabled=False))
                 with anyio.fail_after(WAIT):
                     event = await subscription.__anext__()
                 assert isinstance(event, ToolsListChanged)
@@ -234,9 +250,7 @@ def test_a_legacy_streamable_http_client_is_told_on_its_get_stream(gateway_url, 
             assert client.server_capabilities.tools.list_changed
             await client.list_tools()
             await anyio.sleep(0.5)  # the client opens its GET stream after initializing
-            await anyio.to_thread.run_sync(
-                lambda: server_set_enabled(actor=None, server=server, enabled=False)
-            )
+            await write(lambda: server_set_enabled(actor=None, server=server, enabled=False))
             await seen.until_changed()
             return [t.name for t in (await client.list_tools()).tools]
 
