@@ -26,6 +26,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.subscriptions import ListenHandler
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
@@ -33,6 +34,7 @@ from mcp_types import INVALID_PARAMS
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from gateway.api.streams import AgentBus, GatewayServer, Streams, ToolWatch
 from gateway.services import KeyRejected, agent_key_authenticate
 from gateway.services.aggregate import (
     UPSTREAM_ERROR,
@@ -57,7 +59,8 @@ from servers.models import Agent
 
 logger = logging.getLogger(__name__)
 
-PATH = re.compile(r"/mcp/agents/(\d{1,18})/?")
+# The endpoint, and the legacy SSE pair under it (gateway.api.streams).
+PATH = re.compile(r"/mcp/agents/(\d{1,18})(?:/(sse|messages))?/?")
 POOL_CONNECTIONS = 100
 _view: contextvars.ContextVar[View] = contextvars.ContextVar("gateway_view")
 
@@ -133,14 +136,17 @@ class Gateway:
     """The ASGI app behind /mcp/: the MCP server, its session manager and the upstream pool."""
 
     def __init__(self) -> None:
-        self.server: Server[Any] = Server(
+        self.watch = ToolWatch()  # tools/list_changed for open streams: gateway.api.streams
+        self.server: Server[Any] = GatewayServer(
             "mcpcontrol-gateway", version="1.0",
             on_list_tools=self.list_tools, on_call_tool=self.call_tool,
             on_list_resources=self.list_resources, on_read_resource=self.read_resource,
             on_list_resource_templates=self.list_resource_templates,
             on_list_prompts=self.list_prompts, on_get_prompt=self.get_prompt,
             get_tool_input_schema=self.input_schema,
+            on_subscriptions_listen=(listen := ListenHandler(AgentBus(self.watch, _view.get))),
         )  # fmt: skip
+        self.streams = Streams(server=self.server, watch=self.watch, listen=listen, app=self)
         self.manager: StreamableHTTPSessionManager | None = None
         self.streaming: StreamableHTTPSessionManager | None = None  # tools/call with SSE
         self.aggregator = Aggregator()  # resources/* and prompts/*: gateway.services.aggregate
@@ -165,6 +171,7 @@ class Gateway:
             async with self.manager.run(), self.streaming.run(), anyio.create_task_group() as tg:
                 self.sessions = SessionPool(tg=tg, http=self.pool)
                 tg.start_soon(self._flusher)
+                tg.start_soon(self.streams.run)  # list_changed polls, SSE relay
                 yield
                 tg.cancel_scope.cancel()  # the pooled upstream sessions end with the worker
         finally:
@@ -272,19 +279,29 @@ class Gateway:
             )
             await _json(send, exc.status, {"error": exc.error, "message": exc.message}, extra)
             return
-        await self.serve(view, scope, receive, send)
+        await self.serve(view, scope, receive, send, tail=match[2] or "")
 
-    async def serve(self, view: View, scope: Any, receive: Any, send: Any) -> None:
-        """Answer one MCP request as `view` (also the per-server route's: server_route.py)."""
+    async def serve(
+        self, view: View, scope: Any, receive: Any, send: Any, *, tail: str | None = None
+    ) -> None:
+        """Answer one MCP request as `view` (also the per-server route's: server_route.py).
+        `tail` (the agent endpoint's only): its open streams, gateway.api.streams."""
         if self.manager is None:
             await _json(send, 503, {"error": "unavailable", "message": "the gateway runs only "
                                     "under an ASGI server with lifespan on"})  # fmt: skip
             return
         token = _view.set(view)
         try:
+            # The agent endpoint (tail not None) also serves the SSE pair and GET streams.
+            if tail is not None and await self.streams.handle(
+                scope, receive, send, view=view, tail=tail
+            ):
+                return
             headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                        for k, v in scope["headers"]}  # fmt: skip
             manager, receive = await self._manager_for(scope, receive, headers)
+            if tail is not None:
+                send = self.streams.labelled(scope, send)
             await manager.handle_request(scope, receive, send)
         finally:
             _view.reset(token)
