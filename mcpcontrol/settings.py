@@ -344,6 +344,16 @@ MCPCONTROL_CONFIG_BRIDGE_REMOTE = env_bool("MCPCONTROL_CONFIG_BRIDGE_REMOTE", Fa
 # How long POST /servers/{id}/refresh waits for the worker's check before answering 202.
 MCPCONTROL_REFRESH_WAIT_SECONDS = env_int("MCPCONTROL_REFRESH_WAIT_SECONDS", 10)
 
+# --- Gateway policy (gateway/services/{ratelimit,capture}.py, docs/gateway.md "Policy") -------
+# tools/call per minute for an agent whose policy sets no limit of its own; 0: unlimited.
+MCPCONTROL_GATEWAY_RATE_LIMIT = env_int("MCPCONTROL_GATEWAY_RATE_LIMIT", 0)
+# Store each call's arguments on its ToolCall row (redacted, truncated): off, they are data.
+MCPCONTROL_GATEWAY_CAPTURE_ARGUMENTS = env_bool("MCPCONTROL_GATEWAY_CAPTURE_ARGUMENTS", False)
+# Characters kept of one captured string value (longer ones are cut and marked).
+MCPCONTROL_GATEWAY_CAPTURE_MAX_CHARS = env_int(
+    "MCPCONTROL_GATEWAY_CAPTURE_MAX_CHARS", 1000, minimum=16
+)
+
 # --- Secret references (mcpcontrol/lib/secret_refs.py, docs/security.md) ----------------
 # Which references (env:NAME, file:/path, aws-sm:id#key, vault:mount/path#key) credential
 # fields may hold: comma-separated glob patterns over the reference, e.g.

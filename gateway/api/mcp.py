@@ -26,8 +26,10 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from gateway.services import KeyRejected, agent_key_authenticate
+from gateway.services.capture import arguments_captured
 from gateway.services.catalog import call_target, credential_refused, reconnect_hint
 from gateway.services.hotpath import FLUSH_SECONDS, HotPath, ToolCallBuffer, View
+from gateway.services.ratelimit import rate_limit_refusal
 from gateway.services.sessions import SessionPool
 from gateway.services.upstream import pooled_call, upstream_call
 from mcpcontrol.api.permissions import READ_SERVERS
@@ -152,7 +154,11 @@ class Gateway:
         size = len(json.dumps(params.arguments or {}, default=str))
         route = catalog.routes.get(params.name)
         server_id, outcome = None, "unknown_tool"
-        if route is None:
+        limited = await rate_limit_refusal(agent_id=agent.pk, per_minute=catalog.rate_limit)
+        if limited is not None:  # counted across workers (gateway.services.ratelimit)
+            outcome, result = "rate_limited", _error(limited)
+            server_id = route.server_id if route else None
+        elif route is None:
             hidden = catalog.hidden.get(params.name)
             outcome = "denied" if hidden and "policy" in hidden else outcome
             result = _error(f"{params.name}: {hidden or 'no such tool'}")
@@ -162,6 +168,7 @@ class Gateway:
         self.calls.add(
             agent_id=agent.pk, server_id=server_id, tool=params.name, started=started,
             outcome=outcome, argument_bytes=size,
+            arguments=arguments_captured(params.arguments, view.targets.get(server_id or 0)),
         )  # fmt: skip
         if self.calls.full:
             self.flush_now.set()
