@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     _PolicyAdmin = admin.ModelAdmin[AgentPolicy]
     _CallAdmin = admin.ModelAdmin[ToolCall]
     _GroupPolicyAdmin = admin.ModelAdmin[GroupPolicy]
+    _GroupPolicyForm = forms.ModelForm[GroupPolicy]
 else:
+    _GroupPolicyForm = forms.ModelForm
     _KeyAdmin = _PolicyAdmin = _CallAdmin = _GroupPolicyAdmin = admin.ModelAdmin
 
 
@@ -62,7 +64,7 @@ class AgentPolicyAdmin(_PolicyAdmin):
         return qs if request.user.is_superuser else qs.filter(agent__owner_id=request.user.pk)
 
 
-class GroupPolicyForm(forms.ModelForm[GroupPolicy]):
+class GroupPolicyForm(_GroupPolicyForm):
     """The service's pattern check as form errors (a bad list is a message, not a 500)."""
 
     class Meta:
