@@ -42,7 +42,10 @@ def test_calls_counted_in_another_process_are_scraped_here(client, settings):
     """An ASGI worker is another process than the one answering /metrics: its counts reach
     the scrape through the shared multiprocess folder."""
     server = McpServerFactory()
-    key = ("mcpcontrol_gateway_tool_calls_total", (("outcome", "timeout"), ("server", str(server.pk))))
+    key = (
+        "mcpcontrol_gateway_tool_calls_total",
+        (("outcome", "timeout"), ("server", str(server.pk))),
+    )
     before = scrape(client).get(key, 0)
     code = ("from mcpcontrol.lib.metrics import record_gateway_call\n"
             f"for _ in range(3): record_gateway_call(server_id={server.pk}, outcome='timeout', "
