@@ -344,6 +344,12 @@ MCPCONTROL_CONFIG_BRIDGE_REMOTE = env_bool("MCPCONTROL_CONFIG_BRIDGE_REMOTE", Fa
 # How long POST /servers/{id}/refresh waits for the worker's check before answering 202.
 MCPCONTROL_REFRESH_WAIT_SECONDS = env_int("MCPCONTROL_REFRESH_WAIT_SECONDS", 10)
 
+# --- MCP gateway upstreams (gateway/services/sessions.py, docs/gateway.md) ---------------
+# Processes a worker keeps per stdio server and resolved environment (calls beyond wait).
+MCPCONTROL_GATEWAY_STDIO_PROCESSES = env_int("MCPCONTROL_GATEWAY_STDIO_PROCESSES", 2, minimum=1)
+# Seconds an unused upstream session or stdio process is kept before it is closed.
+MCPCONTROL_GATEWAY_IDLE_SECONDS = env_int("MCPCONTROL_GATEWAY_IDLE_SECONDS", 60, minimum=1)
+
 # --- Gateway policy (gateway/services/{ratelimit,capture}.py, docs/gateway.md "Policy") -------
 # tools/call per minute for an agent whose policy sets no limit of its own; 0: unlimited.
 MCPCONTROL_GATEWAY_RATE_LIMIT = env_int("MCPCONTROL_GATEWAY_RATE_LIMIT", 0)

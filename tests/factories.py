@@ -61,6 +61,9 @@ class AgentFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"agent{n}")
     owner = factory.SubFactory(UserFactory)
+    # Most config tests exercise the direct entries (seed 003's to_sdk_config); the gateway
+    # default of agents created through the API, admin and /me/ has tests of its own.
+    config_mode = Agent.ConfigMode.DIRECT
 
 
 class AgentConnectionFactory(factory.django.DjangoModelFactory):

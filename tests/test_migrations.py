@@ -114,3 +114,19 @@ def test_the_grant_move_carries_secrets_forward_and_back():
             ("oauth_access", "at-shared"), ("oauth_refresh", "rt-shared")]  # fmt: skip
     finally:
         _migrate(_latest())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_agents_from_before_the_gateway_keep_direct_configs_and_new_ones_use_it():
+    try:
+        apps = _migrate([("servers", "0008_collection_names")])
+        user = apps.get_model("auth", "User").objects.create(username="old-owner")
+        old = apps.get_model("servers", "Agent").objects.create(name="old", owner=user)
+
+        apps = _migrate(_latest())
+
+        Agent = apps.get_model("servers", "Agent")
+        assert Agent.objects.get(pk=old.pk).config_mode == "direct"
+        assert Agent.objects.create(name="new", owner_id=user.pk).config_mode == "gateway"
+    finally:
+        _migrate(_latest())

@@ -125,6 +125,14 @@ def test_it_adds_an_agent(browser, member):
     assert AuditEvent.objects.filter(action=AuditEvent.Action.CREATE, actor=member).exists()
 
 
+def test_a_new_agents_page_offers_its_gateway_config_first(browser, member):
+    browser.post("/me/", {"name": "laptop"})
+    agent = member.mcp_agents.get()
+    page = browser.get(f"/me/agents/{agent.pk}/?client=cursor").content.decode()
+    assert '<option value="gateway" selected>' in page
+    assert f"/mcp/agents/{agent.pk}" in page
+
+
 def test_it_refuses_a_duplicate_agent_name_in_words(browser, member):
     AgentFactory(owner=member, name="laptop")
     response = browser.post("/me/", {"name": "laptop"}, follow=True)

@@ -161,8 +161,9 @@ def _client_config(
     )
 
 
-def _mode(value: str) -> str:
-    return value if value in MODES else "direct"
+def _mode(value: str, agent: Agent) -> str:
+    """The asked-for config mode, else the agent's own (gateway for new agents)."""
+    return value if value in MODES else agent.config_mode
 
 
 def _agent_page(
@@ -192,7 +193,7 @@ def me_agent(request: HttpRequest, agent_id: int) -> HttpResponse:
     keys, and (with ?client=, and ?mode=direct or gateway) its client config, built only
     when asked for since each direct build is audited."""
     agent = _own_agent(request, agent_id)
-    client, mode = request.GET.get("client", ""), _mode(request.GET.get("mode", ""))
+    client, mode = request.GET.get("client", ""), _mode(request.GET.get("mode", ""), agent)
     return _agent_page(request, agent, client=client, mode=mode)
 
 
@@ -205,7 +206,7 @@ def me_config_download(request: HttpRequest, agent_id: int) -> HttpResponse:
     client = request.GET.get("client", "")
     if client not in server_services.CLIENTS:
         return HttpResponse("Unknown client.", status=400, content_type="text/plain")
-    config = _client_config(request, agent, client, mode=_mode(request.GET.get("mode", "")))
+    config = _client_config(request, agent, client, mode=_mode(request.GET.get("mode", ""), agent))
     response = HttpResponse(config["content"], content_type=CONTENT_TYPES[config["syntax"]])
     name = posixpath.basename(config["file_name"])
     response["Content-Disposition"] = f'attachment; filename="{name}"'

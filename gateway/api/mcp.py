@@ -31,7 +31,7 @@ from gateway.services.catalog import call_target, credential_refused, reconnect_
 from gateway.services.hotpath import FLUSH_SECONDS, HotPath, ToolCallBuffer, View
 from gateway.services.ratelimit import rate_limit_refusal
 from gateway.services.sessions import SessionPool
-from gateway.services.upstream import pooled_call, upstream_call
+from gateway.services.upstream import pooled_call
 from mcpcontrol.api.permissions import READ_SERVERS
 from mcpcontrol.lib.http import SharedPool
 from servers.models import Agent
@@ -185,12 +185,9 @@ class Gateway:
             outcome = "auth_required" if target.startswith("auth:") else "upstream_error"
             return outcome, _error(f"{route.server_name}: {target}")
         assert self.pool is not None and self.sessions is not None, "serves inside its lifespan"
-        if target.transport == "stdio":  # a process per call (stdio pooling: docs/gateway.md)
-            answer = await upstream_call(target, tool=route.tool, arguments=params.arguments,
-                                         pool=self.pool)  # fmt: skip
-        else:
-            answer = await pooled_call(target, server_id=route.server_id, tool=route.tool,
-                                       arguments=params.arguments, sessions=self.sessions)  # fmt: skip
+        # Remote sessions and stdio processes alike are pooled (gateway.services.sessions).
+        answer = await pooled_call(target, server_id=route.server_id, tool=route.tool,
+                                   arguments=params.arguments, sessions=self.sessions)  # fmt: skip
         if answer.result is not None:
             return answer.outcome, answer.result
         reason = f"{route.server_name}: {answer.reason}"

@@ -1,8 +1,10 @@
 """One tools/call to one upstream, on the health engine's MCP client layer (servers.mcp_client).
 
-Remote upstreams are called over a pooled session (gateway.services.sessions); stdio ones
-start a process per call. Every call runs under the server's timeout, so a hanging
-upstream costs its caller that timeout and nobody else anything.
+Upstreams are called over a pooled session (gateway.services.sessions: a shared session per
+remote credential, a bounded set of processes per stdio credential); `upstream_call`, a
+session of its own per call, remains for comparison (bench/stdio_pool_bench.py). Every call
+runs under the server's timeout, so a hanging upstream costs its caller that timeout and
+nobody else anything.
 """
 
 import subprocess
@@ -42,17 +44,20 @@ async def pooled_call(
     target: Target, *, server_id: int, tool: str, arguments: dict[str, Any] | None,
     sessions: SessionPool,
 ) -> Answer:  # fmt: skip
-    """Call `tool` over the pooled session of (server, credential); a transport failure
-    closes that session (this call fails, the next one reconnects)."""
+    """Call `tool` over the pooled session of (server, credential). A transport failure
+    closes that session (this call fails, the next one reconnects); a timeout closes only a
+    stdio process (the hung call would otherwise keep it), a remote session stays."""
     limit = target.init_timeout + target.timeout
     held: _Held | None = None
     try:
         with anyio.fail_after(limit):
-            held = await sessions.borrow(server_id, target)
-            if held.client is None:
-                raise held.error or RuntimeError("the upstream session closed")
-            result = await held.client.call_tool(tool, arguments)
-    except TimeoutError:  # a slow tool, not a dead session: the session stays
+            async with sessions.session(server_id, target) as held:
+                if held.client is None:
+                    raise held.error or RuntimeError("the upstream session closed")
+                result = await held.client.call_tool(tool, arguments)
+    except TimeoutError:  # a slow tool, not a dead remote session: that session stays
+        if held is not None and held.process is not None:
+            sessions.discard(held)
         return Answer(outcome="timeout", reason=f"the upstream did not answer within {limit:g}s")
     except Exception as exc:
         if held is not None:

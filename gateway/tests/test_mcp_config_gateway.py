@@ -35,13 +35,41 @@ def test_gateway_mode_puts_the_key_the_caller_passes(user_api, user):
     assert entry["headers"] == {"Authorization": "Bearer mcpa_abc"}
 
 
-def test_direct_mode_stays_the_default(user_api, user):
-    agent = AgentFactory(owner=user)
+def test_a_new_agent_hands_out_the_gateway_entry_by_default(user_api, user):
+    GrantFactory(server=McpServerFactory(name="Alpha", auth_type="bearer"), secret="up-secret")
+    created = user_api.post("/api/v1/agents", {"name": "fresh"}, format="json").json()
+    assert created["config_mode"] == "gateway"
+    response = user_api.get(f"/api/v1/agents/{created['id']}/mcp-config")
+    assert list(response.json()["mcpServers"]) == ["mcpcontrol"]
+    assert "up-secret" not in response.content.decode()
+
+
+def test_an_agent_set_to_direct_hands_out_one_entry_per_upstream(user_api, user):
     McpServerFactory(name="Alpha")
-    body = user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config").json()
+    created = user_api.post(
+        "/api/v1/agents", {"name": "old-style", "config_mode": "direct"}, format="json"
+    ).json()
+    assert created["config_mode"] == "direct"
+    body = user_api.get(f"/api/v1/agents/{created['id']}/mcp-config").json()
     assert list(body["mcpServers"]) == ["alpha"]
-    explicit = user_api.get(f"/api/v1/agents/{agent.pk}/mcp-config?mode=direct").json()
-    assert explicit["mcpServers"] == body["mcpServers"]
+    gateway = user_api.get(f"/api/v1/agents/{created['id']}/mcp-config?mode=gateway").json()
+    assert list(gateway["mcpServers"]) == ["mcpcontrol"]
+
+
+def test_an_agents_config_mode_can_be_changed_and_is_audited(user_api, user):
+    agent = AgentFactory(owner=user, config_mode="gateway")
+    response = user_api.patch(
+        f"/api/v1/agents/{agent.pk}", {"config_mode": "direct"}, format="json"
+    )
+    assert response.json()["config_mode"] == "direct"
+    event = AuditEvent.objects.filter(action="update").latest("id")
+    assert event.changes["config_mode"] == {"old": "gateway", "new": "direct"}
+
+
+def test_an_unknown_config_mode_is_a_validation_error(user_api, user):
+    response = user_api.post("/api/v1/agents", {"name": "x", "config_mode": "proxy"}, format="json")
+    assert response.status_code == 400
+    assert "config_mode" in response.json()["fields"]
 
 
 def test_an_unknown_mode_is_a_validation_error(user_api, user):

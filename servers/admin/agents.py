@@ -48,7 +48,7 @@ class AgentConnectionInline(_AgentConnectionInline):
 
 
 class AgentAdmin(_AgentAdmin):
-    list_display = ("name", "owner", "description", "created_at")
+    list_display = ("name", "owner", "config_mode", "description", "created_at")
     list_filter = ("owner",)
     search_fields = ("name", "description", "owner__username")
     list_select_related = ("owner",)
@@ -63,8 +63,9 @@ class AgentAdmin(_AgentAdmin):
             services.agent_update(actor=request.user, agent=obj, changes=changes)
         else:
             agent = services.agent_create(
-                actor=request.user, owner=obj.owner, name=obj.name, description=obj.description
-            )
+                actor=request.user, owner=obj.owner, name=obj.name,
+                description=obj.description, config_mode=obj.config_mode,
+            )  # fmt: skip
             obj.pk = agent.pk
 
     def delete_model(self, request: HttpRequest, obj: Agent) -> None:

@@ -76,6 +76,7 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
             actor=request.user, owner=self._owner(serializer),
             name=serializer.validated_data["name"],
             description=serializer.validated_data.get("description", ""),
+            config_mode=serializer.validated_data.get("config_mode", Agent.ConfigMode.GATEWAY),
         )  # fmt: skip
         return Response(AgentSerializer(agent).data, status=status.HTTP_201_CREATED)
 
@@ -88,7 +89,9 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
         serializer = AgentSerializer(agent, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = {
-            k: v for k, v in serializer.validated_data.items() if k in ("name", "description")
+            k: v
+            for k, v in serializer.validated_data.items()
+            if k in ("name", "description", "config_mode")
         }
         agent = services.agent_update(actor=request.user, agent=agent, changes=changes)
         return Response(AgentSerializer(agent).data)
@@ -150,8 +153,9 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
             ),
             OpenApiParameter(
                 "mode", enum=["direct", "gateway"], required=False,
-                description="direct (default): one entry per upstream with its "
-                "credentials; gateway: one entry, the agent's gateway endpoint.",
+                description="direct: one entry per upstream with its credentials; "
+                "gateway: one entry, the agent's gateway endpoint. Default: the agent's "
+                "config_mode (gateway for agents created since the gateway).",
             ),
             OpenApiParameter(
                 "X-Agent-Key", location=OpenApiParameter.HEADER, required=False,
@@ -169,7 +173,7 @@ class AgentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[Agent]):
         Gateway mode reveals no upstream secret (docs/gateway.md).
         """
         agent = self.get_object()
-        mode = request.query_params.get("mode", "direct")
+        mode = request.query_params.get("mode", agent.config_mode)
         if mode not in ("direct", "gateway"):
             raise ValidationError({"mode": ["mode must be direct or gateway."]})
         client = request.query_params.get("client")

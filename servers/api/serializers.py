@@ -37,10 +37,16 @@ class AgentSerializer(serializers.ModelSerializer[Agent]):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=10000, required=False, allow_blank=True)
     user_id = IdField(source="owner_id", required=False)
+    config_mode = serializers.ChoiceField(
+        choices=Agent.ConfigMode.choices, required=False,
+        help_text="What mcp-config answers without ?mode=: gateway (new agents) or direct.",
+    )  # fmt: skip
 
     class Meta:
         model = Agent
-        fields = ("id", "name", "description", "user_id", "created_at", "updated_at")
+        fields = (
+            "id", "name", "description", "user_id", "config_mode", "created_at", "updated_at",
+        )  # fmt: skip
         read_only_fields = ("created_at", "updated_at")
 
     def get_id(self, agent: Agent) -> str:

@@ -9,7 +9,7 @@ group is SIGKILLed at once. Either way the child is reaped before we return.
 
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import IO
 
@@ -90,13 +90,17 @@ async def _kill_and_reap(process: Process) -> None:
 
 @asynccontextmanager
 async def stdio_client(
-    *, command: str, args: list[str], env: dict[str, str], cwd: str, errlog: IO[str] | int
-) -> AsyncIterator[Streams]:
-    """Start `command` in its own session and yield the (read, write) pair the SDK expects."""
+    *, command: str, args: list[str], env: dict[str, str], cwd: str, errlog: IO[str] | int,
+    started: Callable[[Process], None] | None = None,
+) -> AsyncIterator[Streams]:  # fmt: skip
+    """Start `command` in its own session and yield the (read, write) pair the SDK expects.
+    `started` is shown the process (the gateway's pool checks that a kept one still lives)."""
     process = await anyio.open_process(
         [command, *args], env=get_default_environment() | env, cwd=cwd or None, stderr=errlog,
         start_new_session=True,
     )  # fmt: skip
+    if started is not None:
+        started(process)
     read_writer, read_stream = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     write_stream, write_reader = anyio.create_memory_object_stream[SessionMessage](0)
     try:

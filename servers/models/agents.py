@@ -20,7 +20,17 @@ class AgentQuerySet(models.QuerySet["Agent"]):
 class Agent(models.Model):
     """An AI agent identity: it is handed a client config and may hold credentials of its own."""
 
+    class ConfigMode(models.TextChoices):
+        DIRECT = "direct", "direct: one entry per upstream, with its credentials"
+        GATEWAY = "gateway", "gateway: one entry, the agent's gateway endpoint and key"
+
     name = models.CharField(max_length=200)
+    # What mcp-config hands out when the caller names no mode (docs/gateway.md). New agents
+    # use the gateway, so no upstream secret reaches the agent's machine unless an operator
+    # chooses direct; agents that existed before the gateway keep direct (migration 0009).
+    config_mode = models.CharField(
+        max_length=16, choices=ConfigMode.choices, default=ConfigMode.GATEWAY
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mcp_agents"
     )

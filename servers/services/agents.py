@@ -11,14 +11,20 @@ from servers.credential_port import credentials
 from servers.models import Agent, AgentConnection, McpServer
 
 
-def agent_create(*, actor: Any, owner: Any, name: str, description: str = "") -> Agent:
-    agent = Agent(owner=owner, name=name, description=description)
+def agent_create(
+    *, actor: Any, owner: Any, name: str, description: str = "",
+    config_mode: str = Agent.ConfigMode.GATEWAY,
+) -> Agent:  # fmt: skip
+    agent = Agent(owner=owner, name=name, description=description, config_mode=config_mode)
     agent.full_clean()
     with transaction.atomic():
         agent.save()
         audit_event_create(
             action=AuditEvent.Action.CREATE, target=agent, actor=actor,
-            changes={"name": {"old": None, "new": name}, "owner": {"old": None, "new": owner.pk}},
+            changes={
+                "name": {"old": None, "new": name}, "owner": {"old": None, "new": owner.pk},
+                "config_mode": {"old": None, "new": str(config_mode)},
+            },
         )  # fmt: skip
     return agent
 

@@ -68,7 +68,8 @@ def test_it_checks_a_server_over_websocket(make_server, sdk_ws_url) -> None:
 
 
 def test_it_checks_a_server_over_stdio(make_server) -> None:
-    server = make_server(**stdio_fields("sdk_peer.py", "stdio"))
+    # Starting a Python interpreter with the SDK takes seconds on a loaded 2-core machine.
+    server = make_server(**stdio_fields("sdk_peer.py", "stdio"), init_timeout_ms=30_000)
 
     assert check(server).tool_count == 3
 

@@ -85,6 +85,7 @@ class MemoryProvider:
     fail_status: int | None = None
     token_delay: float = 0.0
     rotate_refresh: bool = True  # False: refresh answers carry no refresh_token (keep the old)
+    presented: list[str] = field(default_factory=list)  # bearer tokens the MCP server was sent
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
         return self.clients.get(client_id)
@@ -295,6 +296,7 @@ class _Verifier:
         self.provider = provider
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        self.provider.presented.append(token)
         return await self.provider.load_access_token(token)
 
 

@@ -10,6 +10,7 @@ paginated by --page-size (so the client's cursor walk is exercised).
 """
 
 import argparse
+import contextvars
 import json
 import socket
 import sys
@@ -116,11 +117,19 @@ def sse_app(server: Server[Any]) -> Starlette:
     )
 
 
+# The websocket handshake's headers, seen by the tools of that connection (its tasks
+# inherit the context): echo_peer's whoami answers the Authorization header from here.
+HANDSHAKE_HEADERS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "handshake_headers", default=None
+)
+
+
 async def serve_websocket(server: Server[Any], sock: socket.socket) -> None:
     """MCP over websocket (subprotocol "mcp"): one JSON-RPC message per text frame."""
     from websockets.asyncio.server import serve
 
     async def handler(ws: Any) -> None:
+        HANDSHAKE_HEADERS.set({k.lower(): v for k, v in ws.request.headers.raw_items()})
         to_server_send, to_server_recv = anyio.create_memory_object_stream[Any](16)
         from_server_send, from_server_recv = anyio.create_memory_object_stream[Any](16)
 
