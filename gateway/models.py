@@ -5,6 +5,7 @@ import hmac
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
 from django.utils import timezone
 
@@ -84,14 +85,51 @@ class AgentPolicy(models.Model):
     # fnmatch globs on the names the agent sees; empty allow means every tool.
     allow = models.JSONField(default=list, blank=True)
     deny = models.JSONField(default=list, blank=True)
+    # tools/call per minute; null: MCPCONTROL_GATEWAY_RATE_LIMIT applies; 0: no limit.
+    rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"policy of {self.agent}"
 
 
+class GroupPolicyQuerySet(models.QuerySet["GroupPolicy"]):
+    def for_user(self, user: Any) -> "GroupPolicyQuerySet":
+        """Group policies are an administrator's: seen with gateway.view_grouppolicy (the
+        superuser holds every permission), by nobody else (their rules are no secret, but
+        listing them would list the groups)."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self if user.has_perm("gateway.view_grouppolicy") else self.none()
+
+    def of_user(self, user_id: int) -> "GroupPolicyQuerySet":
+        """The policies of every group the user is in: they apply to all of the user's agents."""
+        return self.filter(group__user__id=user_id)
+
+
+class GroupPolicy(models.Model):
+    """One auth Group's tool allow/deny globs, applied to every agent whose owner is in the
+    group, on top of the agent's own policy (docs/gateway.md, "Policy": a filter each)."""
+
+    audit_entity = "group_policy"
+
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="gateway_policy")
+    allow = models.JSONField(default=list, blank=True)  # empty: this group restricts nothing
+    deny = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = GroupPolicyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return f"gateway policy of group {self.group}"
+
+
 class ToolCall(models.Model):
-    """One tools/call through the gateway. Arguments are never stored: only their size."""
+    """One tools/call through the gateway. Arguments are stored only when
+    MCPCONTROL_GATEWAY_CAPTURE_ARGUMENTS is on, redacted (gateway.services.capture)."""
 
     class Outcome(models.TextChoices):
         OK = "ok"
@@ -101,6 +139,7 @@ class ToolCall(models.Model):
         AUTH_REQUIRED = "auth_required"
         TIMEOUT = "timeout"
         UPSTREAM_ERROR = "upstream_error"
+        RATE_LIMITED = "rate_limited"
 
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="tool_calls")
     server = models.ForeignKey(
@@ -110,6 +149,8 @@ class ToolCall(models.Model):
     duration_ms = models.PositiveIntegerField()
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     argument_bytes = models.PositiveIntegerField(default=0)
+    # Security: only ever written redacted (secret-looking keys, the call's credential values).
+    arguments = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

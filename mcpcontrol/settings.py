@@ -354,6 +354,16 @@ MCPCONTROL_GATEWAY_STDIO_PROCESSES = env_int("MCPCONTROL_GATEWAY_STDIO_PROCESSES
 # Seconds an unused upstream session or stdio process is kept before it is closed.
 MCPCONTROL_GATEWAY_IDLE_SECONDS = env_int("MCPCONTROL_GATEWAY_IDLE_SECONDS", 60, minimum=1)
 
+# --- Gateway policy (gateway/services/{ratelimit,capture}.py, docs/gateway.md "Policy") -------
+# tools/call per minute for an agent whose policy sets no limit of its own; 0: unlimited.
+MCPCONTROL_GATEWAY_RATE_LIMIT = env_int("MCPCONTROL_GATEWAY_RATE_LIMIT", 0)
+# Store each call's arguments on its ToolCall row (redacted, truncated): off, they are data.
+MCPCONTROL_GATEWAY_CAPTURE_ARGUMENTS = env_bool("MCPCONTROL_GATEWAY_CAPTURE_ARGUMENTS", False)
+# Characters kept of one captured string value (longer ones are cut and marked).
+MCPCONTROL_GATEWAY_CAPTURE_MAX_CHARS = env_int(
+    "MCPCONTROL_GATEWAY_CAPTURE_MAX_CHARS", 1000, minimum=16
+)
+
 # --- Secret references (mcpcontrol/lib/secret_refs.py, docs/security.md) ----------------
 # Which references (env:NAME, file:/path, aws-sm:id#key, vault:mount/path#key) credential
 # fields may hold: comma-separated glob patterns over the reference, e.g.

@@ -48,9 +48,11 @@ from gateway.services.aggregate import (
     readdress_contents,
     with_client,
 )
+from gateway.services.capture import arguments_captured
 from gateway.services.catalog import ServerRef, call_target, credential_refused, reconnect_hint
 from gateway.services.hotpath import FLUSH_SECONDS, HotPath, ToolCallBuffer, View
 from gateway.services.pages import page
+from gateway.services.ratelimit import rate_limit_refusal
 from gateway.services.sessions import SessionPool
 from gateway.services.upstream import pooled_call
 from mcpcontrol.api.permissions import READ_SERVERS
@@ -214,7 +216,11 @@ class Gateway:
         progress = _progress_relay(ctx)
         route = catalog.routes.get(params.name)
         server_id, outcome = None, "unknown_tool"
-        if route is None:
+        limited = await rate_limit_refusal(agent_id=agent.pk, per_minute=catalog.rate_limit)
+        if limited is not None:  # counted across workers (gateway.services.ratelimit)
+            outcome, result = "rate_limited", _error(limited)
+            server_id = route.server_id if route else None
+        elif route is None:
             hidden = catalog.hidden.get(params.name)
             outcome = "denied" if hidden and "policy" in hidden else outcome
             result = _error(f"{params.name}: {hidden or 'no such tool'}")
@@ -224,6 +230,7 @@ class Gateway:
         self.calls.add(
             agent_id=agent.pk, server_id=server_id, tool=params.name, started=started,
             outcome=outcome, argument_bytes=size,
+            arguments=arguments_captured(params.arguments, view.targets.get(server_id or 0)),
         )  # fmt: skip
         if self.calls.full:
             self.flush_now.set()
@@ -350,7 +357,7 @@ class Gateway:
         view = _view.get()
         return await self.aggregator.listing(
             kind, view_key=(view.agent.pk, view.state), servers=view.catalog.servers,
-            policy=view.catalog.policy, reach=self._reach,
+            filters=view.catalog.filters, reach=self._reach,
         )  # fmt: skip
 
     async def _upstream(self, ref: ServerRef, work: Any) -> Any:
@@ -385,7 +392,7 @@ class Gateway:
         self, ctx: Any, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         catalog = _view.get().catalog
-        ref, uri = find_resource(str(params.uri), catalog.servers, catalog.policy)
+        ref, uri = find_resource(str(params.uri), catalog.servers, catalog.filters)
         result = await self._upstream(ref, lambda client: client.read_resource(uri))
         return readdress_contents(result, ref.key)
 
@@ -403,7 +410,7 @@ class Gateway:
         """By prefix; when two servers' prefixes fit (overlapping aliases), by the listing,
         which offers a name two servers share to neither."""
         catalog = _view.get().catalog
-        found = find_prompt(params.name, catalog.servers, catalog.policy)
+        found = find_prompt(params.name, catalog.servers, catalog.filters)
         if len(found) > 1:
             route = (await self._listing("prompts")).routes.get(params.name)
             found = [(r, n) for r, n in found if route is not None and route == (r.server_id, n)]

@@ -1,11 +1,14 @@
-"""Shapes of /api/v1/agents/{id}/keys and /api/v1/agents/{id}/gateway-policy."""
+"""Shapes of /api/v1/agents/{id}/keys, /api/v1/agents/{id}/gateway-policy and
+/api/v1/gateway/group-policies."""
 
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.utils import timezone
 from rest_framework import serializers
 
-from gateway.models import KEY_PREFIX, AgentKey, AgentPolicy
+from gateway.models import KEY_PREFIX, AgentKey, AgentPolicy, GroupPolicy
+from mcpcontrol.lib.ids import is_id
 
 
 class AgentKeySerializer(serializers.ModelSerializer[AgentKey]):
@@ -63,8 +66,41 @@ class AgentPolicySerializer(serializers.ModelSerializer[AgentPolicy]):
 
     class Meta:
         model = AgentPolicy
-        fields = ("agent_id", "naming", "allow", "deny", "updated_at")
+        fields = ("agent_id", "naming", "allow", "deny", "rate_limit_per_minute", "updated_at")
         read_only_fields = ("updated_at",)
 
     def get_agent_id(self, policy: AgentPolicy) -> str:
         return str(policy.agent_id)
+
+
+class GroupPolicySerializer(serializers.ModelSerializer[GroupPolicy]):
+    """A group's gateway policy; `group_id` is given at creation and fixed afterwards."""
+
+    id = serializers.SerializerMethodField()
+    group_id = serializers.CharField(help_text="The auth Group's id (at creation only).")
+    group_name = serializers.CharField(source="group.name", read_only=True)
+    allow = serializers.ListField(
+        child=serializers.CharField(max_length=300), max_length=100, required=False
+    )
+    deny = serializers.ListField(
+        child=serializers.CharField(max_length=300), max_length=100, required=False
+    )
+
+    class Meta:
+        model = GroupPolicy
+        fields = ("id", "group_id", "group_name", "allow", "deny", "updated_at")
+        read_only_fields = ("updated_at",)
+
+    def get_id(self, policy: GroupPolicy) -> str:
+        return str(policy.pk)
+
+    def validate_group_id(self, value: str) -> Group:
+        group = Group.objects.filter(pk=value).first() if is_id(str(value)) else None
+        if group is None:
+            raise serializers.ValidationError("no such group")
+        return group
+
+    def to_representation(self, policy: GroupPolicy) -> dict[str, Any]:
+        data = super().to_representation(policy)
+        data["group_id"] = str(policy.group_id)
+        return data

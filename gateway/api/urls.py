@@ -1,6 +1,6 @@
 from django.urls import path
 
-from gateway.api.views import AgentKeyViewSet, AgentPolicyViewSet
+from gateway.api.views import AgentKeyViewSet, AgentPolicyViewSet, GroupPolicyViewSet
 
 AGENT = "agents/<int:agent_id>"
 keys = AgentKeyViewSet.as_view({"get": "list", "post": "create"})
@@ -8,9 +8,15 @@ key = AgentKeyViewSet.as_view({"get": "retrieve", "delete": "destroy"})
 policy = AgentPolicyViewSet.as_view(
     {"get": "retrieve", "patch": "partial_update", "put": "partial_update"}
 )
+group_policies = GroupPolicyViewSet.as_view({"get": "list", "post": "create"})
+group_policy = GroupPolicyViewSet.as_view(
+    {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
+)
 
 urlpatterns = [
     path(f"{AGENT}/keys", keys, name="agent-keys"),
     path(f"{AGENT}/keys/<int:pk>", key, name="agent-key"),
     path(f"{AGENT}/gateway-policy", policy, name="agent-gateway-policy"),
+    path("gateway/group-policies", group_policies, name="gateway-group-policies"),
+    path("gateway/group-policies/<int:pk>", group_policy, name="gateway-group-policy"),
 ]

@@ -9,7 +9,7 @@ is seen at once).
 
 Names and URIs (docs/gateway.md, "Resources and prompts"):
 - a prompt is named like a tool, `mcp__<key>__<prompt>` or `<alias>_<prompt>`; a name
-  two servers would share is offered by neither; the agent's policy allow/deny applies;
+  two servers would share is offered by neither; the policies' allow/deny apply (the agent's and its owner's groups');
 - a resource's URI becomes `mcpcontrol://<key>/<upstream uri>` (templates alike: the
   upstream template is kept verbatim after the prefix, so a client expands it as usual);
   the key has no "/", so the first "/" after it splits the URI back. The policy's
@@ -19,7 +19,7 @@ Names and URIs (docs/gateway.md, "Resources and prompts"):
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,9 +29,8 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
-from gateway.models import AgentPolicy
 from gateway.services.catalog import ServerRef
-from gateway.services.policy import policy_allows
+from gateway.services.policy import ToolFilter, tool_refused_by
 from gateway.services.sessions import SessionPool, _Held
 from mcpcontrol.lib.http import SharedPool
 from servers.mcp_client import Target
@@ -145,7 +144,7 @@ def item_key(kind: Kind, item: dict[str, Any]) -> str:
 
 
 def merge(
-    kind: Kind, fetched: list[tuple[ServerRef, list[dict[str, Any]]]], policy: AgentPolicy | None
+    kind: Kind, fetched: list[tuple[ServerRef, list[dict[str, Any]]]], filters: Sequence[ToolFilter]
 ) -> Listing:
     """Rename (prompts) or re-address (resources, templates) each server's items, drop what
     collides or what the policy refuses, keep the servers' order."""
@@ -167,7 +166,7 @@ def merge(
     for name, *_ in renamed:
         counts[name] = counts.get(name, 0) + 1
     for name, item, server_id, upstream in renamed:
-        if counts[name] > 1 or (policy is not None and not policy_allows(policy, name)):
+        if counts[name] > 1 or tool_refused_by(filters, name) is not None:
             continue
         listing.items.append(item)
         listing.routes[name] = (server_id, upstream)
@@ -186,7 +185,7 @@ class Aggregator:
 
     async def listing(
         self, kind: Kind, *, view_key: tuple[Any, ...], servers: list[ServerRef],
-        policy: AgentPolicy | None, reach: Reach,
+        filters: Sequence[ToolFilter], reach: Reach,
     ) -> Listing:  # fmt: skip
         key = (*view_key, kind)
         now = time.monotonic()
@@ -206,7 +205,7 @@ class Aggregator:
         async with anyio.create_task_group() as tg:
             for i, ref in enumerate(servers):
                 tg.start_soon(one, i, ref)
-        listing = merge(kind, [f for f in fetched if f is not None], policy)
+        listing = merge(kind, [f for f in fetched if f is not None], filters)
         listing.left_out = left_out
         if len(self.cache) >= MAX_CACHED:
             self.cache.clear()
@@ -215,25 +214,25 @@ class Aggregator:
 
 
 def find_prompt(
-    name: str, servers: list[ServerRef], policy: AgentPolicy | None
+    name: str, servers: list[ServerRef], filters: Sequence[ToolFilter]
 ) -> list[tuple[ServerRef, str]]:
     """The servers a prompt name may belong to, by prefix (one, unless aliases overlap),
     with the upstream's name; none when the policy refuses the name."""
-    if policy is not None and not policy_allows(policy, name):
+    if tool_refused_by(filters, name) is not None:
         return []
     return [(ref, name[len(ref.prefix) :]) for ref in servers
             if name.startswith(ref.prefix) and len(name) > len(ref.prefix)]  # fmt: skip
 
 
 def find_resource(
-    uri: str, servers: list[ServerRef], policy: AgentPolicy | None
+    uri: str, servers: list[ServerRef], filters: Sequence[ToolFilter]
 ) -> tuple[ServerRef, str]:
     """The server and upstream URI behind a gateway URI, or INVALID_PARAMS."""
     parts = split_uri(uri)
     if parts is None:
         raise MCPError(INVALID_PARAMS, f"{uri}: not a gateway URI ({URI_SCHEME}<server>/<uri>)")
     ref = next((r for r in servers if r.key == parts[0]), None)
-    if ref is None or (policy is not None and not policy_allows(policy, uri)):
+    if ref is None or tool_refused_by(filters, uri) is not None:
         raise MCPError(INVALID_PARAMS, f"{uri}: no such resource")
     return ref, parts[1]
 

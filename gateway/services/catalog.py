@@ -11,7 +11,13 @@ from django.conf import settings
 from django.db import transaction
 
 from gateway.models import AgentPolicy, ToolCall
-from gateway.services.policy import agent_policy_get, policy_allows
+from gateway.services.policy import (
+    ToolFilter,
+    agent_policy_get,
+    agent_rate_limit,
+    agent_tool_filters,
+    tool_refused_by,
+)
 from mcpcontrol.lib.urlguard import BlockedUrl, check_url
 from servers.credential_port import Resolved, credentials
 from servers.mcp_client import Target
@@ -48,8 +54,9 @@ class Catalog:
     routes: dict[str, Route] = field(default_factory=dict)
     hidden: dict[str, str] = field(default_factory=dict)  # name -> why it is not offered
     servers: list[ServerRef] = field(default_factory=list)  # for resources/* and prompts/*
-    policy: AgentPolicy | None = None
+    filters: list[ToolFilter] = field(default_factory=list)  # the policies, for prompts too
     schemas: dict[str, Any] = field(default_factory=dict)  # name -> inputSchema, by name
+    rate_limit: int = 0  # tools/call per minute (gateway.services.ratelimit); 0: unlimited
 
 
 def _by_name(server: McpServer) -> dict[str, dict[str, Any]]:
@@ -61,22 +68,26 @@ def agent_catalog(*, agent: Agent) -> Catalog:
     stored, named as mcp-config names them (servers.services.tool_names).
 
     A name two servers would share is offered by neither (routing it would guess); a name
-    the policy refuses is neither listed nor callable.
+    the agent's policy or one of its owner's group policies refuses is neither listed nor
+    callable.
     """
     servers = agent_servers(agent)
     policy = agent_policy_get(agent=agent)
+    filters = agent_tool_filters(agent=agent, policy=policy)
     naming = "alias_name" if policy.naming == AgentPolicy.Naming.ALIAS else "mcp_name"
     names = tool_names(servers)
     collided = {c["name"] for c in names["collisions"]}
     by_server = {s.pk: (s, _by_name(s)) for s in servers}
-    catalog = Catalog(policy=policy, servers=server_refs(servers, naming=naming))
+    catalog = Catalog(filters=filters, servers=server_refs(servers, naming=naming),
+                      rate_limit=agent_rate_limit(policy))  # fmt: skip
     for entry in names["tools"]:
         name = entry[naming]
         if name in collided:
             catalog.hidden[name] = "two servers offer a tool under this name"
             continue
-        if not policy_allows(policy, name):
-            catalog.hidden[name] = "the agent's gateway policy denies this tool"
+        refused = tool_refused_by(filters, name)
+        if refused is not None:
+            catalog.hidden[name] = refused  # says "policy": tools/call records it as denied
             continue
         server, tools = by_server[int(entry["server_id"])]
         upstream = tools.get(entry["tool"], {"name": entry["tool"]})

@@ -5,10 +5,11 @@ Consistency (docs/gateway.md, "Caching"): every request runs one query, the *fin
 that re-checks the key (not revoked, not expired) and sums up everything the cached catalog
 and targets were built from: the servers the owner may use (count, latest updated_at,
 latest tools sync), the agent's and the shared grants on them, the owner's and the agent's
-variables, the agent's policy. Every service that changes one of those bumps its
+variables, the agent's policy, the owner's groups (count, lowest and highest id) and their
+gateway policies (count, latest update). Every service that changes one of those bumps its
 updated_at (or removes a row, which changes a count), so a change is seen by the next call;
-the TTL only bounds what the fingerprint cannot see (a change of group membership that
-keeps the servers' count and latest update). A cached target never outlives its OAuth
+the TTL only bounds what the fingerprint cannot see (a swap of one group for another
+between the lowest and highest ids, in one save). A cached target never outlives its OAuth
 token's freshness window: it expires 5 minutes before the earliest grant does, when
 call_target would refresh it.
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import (
     DateTimeField,
@@ -35,9 +37,18 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from gateway.models import KEY_PREFIX, LOOKUP_CHARS, AgentKey, AgentPolicy, ToolCall, key_digest
+from gateway.models import (
+    KEY_PREFIX,
+    LOOKUP_CHARS,
+    AgentKey,
+    AgentPolicy,
+    GroupPolicy,
+    ToolCall,
+    key_digest,
+)
 from gateway.services.catalog import Catalog, agent_catalog
 from gateway.services.keys import LAST_USED_RESOLUTION, KeyRejected, agent_key_authenticate
+from mcpcontrol.lib.metrics import record_gateway_call
 from mcpcontrol.lib.queries import scalar_aggregate
 from servers.credential_port import credentials
 from servers.mcp_client import Target
@@ -75,6 +86,7 @@ def fingerprint_query(*, agent: Agent, key_id: int | None) -> "QuerySet[Any]":
         "v_at": held["variables_at"],
         "p_at": Subquery(policy.values("updated_at")[:1]),
         "owner": F("owner_id"),  # the query was built for this owner
+        **_group_expressions(agent.owner_id),
     }
     if key_id is not None:  # compared with the clock in fingerprint(), not in the query
         key = AgentKey.objects.filter(pk=key_id, agent=OuterRef("pk"))
@@ -82,6 +94,22 @@ def fingerprint_query(*, agent: Agent, key_id: int | None) -> "QuerySet[Any]":
         values["k_revoked"] = Subquery(key.values("revoked_at")[:1])
         values["k_expires"] = Subquery(key.values("expires_at")[:1])
     return Agent.objects.filter(pk=agent.pk).values_list(*values.values())
+
+
+def _group_expressions(owner_id: int) -> dict[str, Any]:
+    """The owner's group memberships and the gateway policies of those groups (policy and,
+    for servers shared with a group, usability follow them). The membership rows have no
+    timestamp: their count and lowest and highest group id stand in for one."""
+    memberships = get_user_model().groups.through.objects.filter(user_id=owner_id)
+    policies = GroupPolicy.objects.of_user(owner_id)
+    count = IntegerField()
+    return {
+        "m_n": scalar_aggregate(memberships, "COUNT", "pk", count),
+        "m_lo": scalar_aggregate(memberships, "MIN", "group_id", count),
+        "m_hi": scalar_aggregate(memberships, "MAX", "group_id", count),
+        "gp_n": scalar_aggregate(policies, "COUNT", "pk", count),
+        "gp_at": scalar_aggregate(policies, "MAX", "updated_at", DateTimeField()),
+    }
 
 
 def fingerprint(query: "QuerySet[Any]", *, keyed: bool) -> tuple[Any, ...]:
@@ -224,12 +252,16 @@ class ToolCallBuffer:
 
     def add(
         self, *, agent_id: int, server_id: int | None, tool: str, started: float, outcome: str,
-        argument_bytes: int,
+        argument_bytes: int, arguments: Any = None,
     ) -> None:  # fmt: skip
-        duration_ms = round((time.monotonic() - started) * 1000)
+        """Buffer the call's row (`arguments`: already redacted by gateway.services.capture,
+        None unless capture is on) and count it in the metrics by server and outcome."""
+        seconds = time.monotonic() - started
         self.rows.append(ToolCall(agent_id=agent_id, server_id=server_id, tool=tool[:255],
-                                  duration_ms=duration_ms, outcome=outcome,
-                                  argument_bytes=argument_bytes))  # fmt: skip
+                                  duration_ms=round(seconds * 1000), outcome=outcome,
+                                  argument_bytes=argument_bytes,
+                                  arguments=arguments))  # fmt: skip
+        record_gateway_call(server_id=server_id, outcome=outcome, seconds=seconds)
 
     @property
     def full(self) -> bool:

@@ -4,10 +4,10 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
-from gateway.models import AgentPolicy
 from gateway.services.aggregate import find_prompt, find_resource, merge, split_uri
 from gateway.services.catalog import ServerRef
 from gateway.services.pages import page
+from gateway.services.policy import ToolFilter
 
 NAMES = [f"n{i}" for i in range(10)]
 
@@ -49,20 +49,20 @@ def refs(*prefixes: str) -> list[ServerRef]:
 def test_a_prompt_name_two_servers_share_is_offered_by_neither():
     servers = refs("a", "a_b")  # a_ + b_c and a_b_ + c are both "a_b_c"
     fetched = [(servers[0], [{"name": "b_c"}, {"name": "x"}]), (servers[1], [{"name": "c"}])]
-    listing = merge("prompts", fetched, None)
+    listing = merge("prompts", fetched, [])
     assert [i["name"] for i in listing.items] == ["a_x"]
     assert listing.routes == {"a_x": (0, "x")}
-    assert len(find_prompt("a_b_c", servers, None)) == 2  # get_prompt then asks the listing
+    assert len(find_prompt("a_b_c", servers, [])) == 2  # get_prompt then asks the listing
 
 
 def test_resource_uris_are_prefixed_reversibly_and_the_policy_applies():
     servers = refs("docs")
     fetched = [(servers[0], [{"uri": "file:///a/b.txt", "name": "b"}])]
-    [item] = merge("resources", fetched, None).items
+    [item] = merge("resources", fetched, []).items
     assert item["uri"] == "mcpcontrol://docs/file:///a/b.txt" and item["name"] == "docs_b"
     assert split_uri(item["uri"]) == ("docs", "file:///a/b.txt")
-    assert find_resource(item["uri"], servers, None) == (servers[0], "file:///a/b.txt")
-    deny = AgentPolicy(deny=["mcpcontrol://docs/*"])
+    assert find_resource(item["uri"], servers, []) == (servers[0], "file:///a/b.txt")
+    deny = [ToolFilter(source="test", allow=[], deny=["mcpcontrol://docs/*"])]
     assert merge("resources", fetched, deny).items == []
     with pytest.raises(MCPError):
         find_resource(item["uri"], servers, deny)

@@ -111,6 +111,8 @@ POLICY: list[tuple[str, Policy]] = [
     ("me/agents/<agent_id>/keys/", AGENT_ID), ("me/agents/<agent_id>/keys/<key_id>/revoke/", AGENT_ID),
     ("api/v1/agents/<agent_id>/keys", AGENT_ID), ("api/v1/agents/<agent_id>/keys/<pk>", AGENT_ID),
     ("api/v1/agents/<agent_id>/gateway-policy", AGENT_ID),
+    # Group gateway policies: the gateway.*_grouppolicy permissions, which only the admin holds.
+    ("api/v1/gateway/group-policies", ADMIN_ONLY), ("api/v1/gateway/group-policies/<pk>", ADMIN_ONLY),
     ("api/v1/admin/servers", ADMIN_ONLY), ("api/v1/admin/servers/stats", ADMIN_ONLY),
     ("api/v1/admin/servers/health", ADMIN_ONLY), ("api/v1/admin/audit", ADMIN_ONLY),
 ]  # fmt: skip
