@@ -25,6 +25,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from gateway.api import fastpath
 from gateway.services import KeyRejected, agent_key_authenticate
 from gateway.services.catalog import call_target, credential_refused, reconnect_hint
 from gateway.services.hotpath import FLUSH_SECONDS, HotPath, ToolCallBuffer, View
@@ -102,6 +103,7 @@ class Gateway:
         self.server: Server[Any] = Server(
             "mcpcontrol-gateway", version="1.0",
             on_list_tools=self.list_tools, on_call_tool=self.call_tool,
+            get_tool_input_schema=self.tool_input_schema,
         )  # fmt: skip
         self.manager: StreamableHTTPSessionManager | None = None
         self.pool: SharedPool | None = None
@@ -141,6 +143,12 @@ class Gateway:
     ) -> types.ListToolsResult:
         catalog = _view.get().catalog
         return types.ListToolsResult(tools=[types.Tool.model_validate(t) for t in catalog.tools])
+
+    def tool_input_schema(self, name: Any) -> Any:
+        """The schema the agent was advertised for `name`: the SDK checks Mcp-Param-* headers
+        by it (without it, it would run tools/list for every call)."""
+        tools = _view.get().catalog.tools
+        return next((t["inputSchema"] for t in tools if t["name"] == name), None)
 
     async def call_tool(
         self, ctx: Any, params: types.CallToolRequestParams
@@ -225,7 +233,9 @@ class Gateway:
             return
         token = _view.set(view)
         try:
-            await self.manager.handle_request(scope, receive, send)
+            receive = await fastpath.serve(self, scope, receive, send)  # tools/call, mostly
+            if receive is not None:
+                await self.manager.handle_request(scope, receive, send)
         finally:
             _view.reset(token)
 
