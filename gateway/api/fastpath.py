@@ -28,6 +28,7 @@ import mcp_types as types
 from mcp.server._streamable_http_modern import _write
 from mcp.server.runner import ServerRunner, modern_error_data
 from mcp.server.streamable_http import check_accept_headers
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.inbound import (
     MCP_PARAM_HEADER_PREFIX,
     InboundModernRoute,
@@ -42,7 +43,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 ENABLED = True  # a test turns it off to compare with the SDK's answers
-MAX_BODY = 4 * 1024 * 1024  # the SDK's DEFAULT_MAX_REQUEST_BODY_SIZE: larger bodies go to it
+MAX_BODY = DEFAULT_MAX_REQUEST_BODY_SIZE  # larger bodies go to the SDK (its 413)
 _PARAM_PREFIX = MCP_PARAM_HEADER_PREFIX.lower()
 _METHOD = "tools/call"
 
@@ -61,19 +62,24 @@ def _replaying(body: bytes, receive: Any) -> Any:
     return replay
 
 
+def _declared_size(headers: Mapping[str, str]) -> int | None:
+    """The Content-Length if it is a size the fast path reads, else None (the SDK decides:
+    413 past its limit; a chunked body is read by it)."""
+    declared = headers.get("content-length", "")
+    if not declared.isdigit() or int(declared) > MAX_BODY:
+        return None
+    return int(declared)
+
+
 async def _body(receive: Any) -> bytes | None:
-    """The whole body, or None past MAX_BODY (the SDK answers 413 for it)."""
+    """The whole body (its length checked by the server against Content-Length), or None
+    when the client went away before sending it."""
     chunks: list[bytes] = []
-    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
             return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
+        chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
 
@@ -116,11 +122,11 @@ async def serve(gateway: Any, scope: Any, receive: Any, send: Any) -> Any:
     if headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return receive
     accept_json, _ = check_accept_headers(request)
-    if not accept_json:
+    if not accept_json or _declared_size(headers) is None:
         return receive
     body = await _body(receive)
     if body is None:
-        return receive  # too large or disconnected: the SDK says so
+        return None  # the client went away: nobody to answer
     replay = _replaying(body, receive)
     try:
         decoded = json.loads(body)
