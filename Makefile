@@ -40,6 +40,7 @@ help:
 	@echo "make test-cluster - several web/worker/beat processes agreeing (3-4 min; DATABASE_URL=postgres://...)"
 	@echo "make test-mongo - the suite's MongoDB subset (MONGO_URI, or a SecantusDB emulator it starts)"
 	@echo "make lint  - ruff check and format check, mypy --strict"
+	@echo "make bench-deps - ContextForge in .run/contextforge-venv, for bench/gateway_bench.py"
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then
