@@ -207,7 +207,11 @@ def _measure_all(targets: list[tuple[str, str, str, str]], calls: int, rows: Row
             except Exception as exc:  # theirs may fail under load; ours and the peer may not
                 if label != "contextforge":
                     raise
-                print(f"{label} c={concurrency}: failed ({type(exc).__name__}: {exc})", flush=True)
+                cause: BaseException = exc
+                while isinstance(cause, BaseExceptionGroup) and cause.exceptions:
+                    cause = cause.exceptions[0]  # the first cause, not the task group's wrapper
+                print(f"{label} c={concurrency}: failed ({type(cause).__name__}: {cause})",
+                      flush=True)  # fmt: skip
                 continue
             rows.setdefault(concurrency, {})[label] = _row(
                 f"{label} c={concurrency}", latencies, time.perf_counter() - started
