@@ -31,7 +31,7 @@ MONGO_TESTS ?= tests/test_storage_schema.py servers/tests/test_api_servers.py \
   tokens/tests/test_api_tokens.py servers/tests/test_api_concurrency.py \
   servers/tests/test_api_agents.py servers/tests/test_sweep.py
 
-.PHONY: help run test test-security test-cluster test-mongo lint format check-python bench clean system-deps venv
+.PHONY: help run test test-security test-cluster test-mongo lint format check-python bench bench-deps clean system-deps venv
 
 help:
 	@echo "make run   - set up and serve http://$(HOST):$(PORT)/admin/ with worker and beat"
@@ -40,6 +40,7 @@ help:
 	@echo "make test-cluster - several web/worker/beat processes agreeing (3-4 min; DATABASE_URL=postgres://...)"
 	@echo "make test-mongo - the suite's MongoDB subset (MONGO_URI, or a SecantusDB emulator it starts)"
 	@echo "make lint  - ruff check and format check, mypy --strict"
+	@echo "make bench-deps - ContextForge in .run/contextforge-venv, for bench/gateway_bench.py"
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then
@@ -115,7 +116,19 @@ lint: $(BIN)/.installed
 format: $(BIN)/.installed
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
-bench: $(BIN)/.installed
+# ContextForge, the gateway bench's comparison (bench/gateway_bench.py): its own virtualenv, as
+# its pins (mcp, starlette, httpx) conflict with ours. Installed here, never at bench time.
+CONTEXTFORGE_VENV := .run/contextforge-venv
+CONTEXTFORGE := mcp-contextforge-gateway==1.1.0
+
+$(CONTEXTFORGE_VENV)/.installed: | check-python
+	rm -rf $(CONTEXTFORGE_VENV) && $(PYTHON) -m venv $(CONTEXTFORGE_VENV)
+	$(CONTEXTFORGE_VENV)/bin/pip install --quiet --disable-pip-version-check '$(CONTEXTFORGE)'
+	touch $@
+
+bench-deps: $(CONTEXTFORGE_VENV)/.installed
+
+bench: $(BIN)/.installed bench-deps
 	$(BIN)/python bench/health_bench.py
 	$(BIN)/python bench/api_bench.py
 	$(BIN)/python bench/gateway_bench.py

@@ -34,6 +34,7 @@ from mcp_types import INVALID_PARAMS
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from gateway.api import fastpath
 from gateway.api.streams import AgentBus, GatewayServer, Streams, ToolWatch
 from gateway.services import KeyRejected, agent_key_authenticate
 from gateway.services.aggregate import (
@@ -119,8 +120,9 @@ def authenticate(*, authorization: str, agent_id: int) -> Agent:
 def _progress_relay(ctx: Any) -> Any:
     """When the call asked for progress (a progressToken in its _meta), a callback that
     relays the upstream's progress to it (on its SSE stream: the streaming manager); else
-    None, and the upstream is asked for none."""
-    if progress_token_from_params(ctx.params) is None:
+    None, and the upstream is asked for none (the fast path, gateway.api.fastpath, has no
+    ctx: it takes only calls without a progress token)."""
+    if ctx is None or progress_token_from_params(ctx.params) is None:
         return None
 
     async def relay(progress: float, total: float | None, message: str | None) -> None:
@@ -303,6 +305,9 @@ class Gateway:
             if tail is not None and await self.streams.handle(
                 scope, receive, send, view=view, tail=tail
             ):
+                return
+            receive = await fastpath.serve(self, scope, receive, send)  # tools/call, mostly
+            if receive is None:
                 return
             headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                        for k, v in scope["headers"]}  # fmt: skip

@@ -51,6 +51,7 @@ from sse_starlette.sse import AppStatus
 
 from gateway.services.catalog import Catalog, agent_catalog
 from gateway.services.hotpath import OWNER, View, fingerprint, fingerprint_query
+from mcpcontrol.lib.queries import CompiledQuery
 from servers.models import Agent
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class _Seen:
     state: tuple[Any, ...]
     signature: str
     checked: float  # monotonic: when the catalog was last built
-    query: Any = None  # the fingerprint QuerySet, built on the first poll
+    query: Any = None  # the fingerprint query, built and compiled on the first poll
     listeners: dict[object, Callable[[], None]] = field(default_factory=dict)
 
 
@@ -148,11 +149,11 @@ class ToolWatch:
         """Whether the agent's offered tools differ from what its streams last saw: one
         query, plus a catalog build when the fingerprint moved or REBUILD_SECONDS passed."""
         if seen.query is None:
-            seen.query = fingerprint_query(agent=seen.agent, key_id=None)
+            seen.query = CompiledQuery(fingerprint_query(agent=seen.agent, key_id=None))
         state = fingerprint(seen.query, keyed=False)
         if state and state[OWNER] != seen.agent.owner_id:  # given to another owner
             seen.agent = Agent.objects.select_related("owner").get(pk=seen.agent.pk)
-            seen.query = fingerprint_query(agent=seen.agent, key_id=None)
+            seen.query = CompiledQuery(fingerprint_query(agent=seen.agent, key_id=None))
             state = fingerprint(seen.query, keyed=False)
         now = time.monotonic()
         if not state or (state == seen.state and now - seen.checked < REBUILD_SECONDS):

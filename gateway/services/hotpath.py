@@ -49,7 +49,7 @@ from gateway.models import (
 from gateway.services.catalog import Catalog, agent_catalog
 from gateway.services.keys import LAST_USED_RESOLUTION, KeyRejected, agent_key_authenticate
 from mcpcontrol.lib.metrics import record_gateway_call
-from mcpcontrol.lib.queries import scalar_aggregate
+from mcpcontrol.lib.queries import CompiledQuery, scalar_aggregate
 from servers.credential_port import credentials
 from servers.mcp_client import Target
 from servers.models import Agent, McpServer
@@ -67,8 +67,8 @@ EXPIRES, OWNER = 5, 9  # where the earliest grant expiry and the owner sit in a 
 
 def fingerprint_query(*, agent: Agent, key_id: int | None) -> "QuerySet[Any]":
     """One query: the key's state, and a summary that changes whenever the agent's catalog
-    or targets would (module docstring). It holds no time, so it is built once per agent and
-    key and re-run (building it is most of its cost)."""
+    or targets would (module docstring). It holds no time, so it is built and compiled to
+    SQL once per agent and key and re-run (building and compiling are most of its cost)."""
     usable = McpServer.objects.usable_by(agent.owner)
     servers = McpServer.objects.filter(pk__in=usable.values("pk"))
     policy = AgentPolicy.objects.filter(agent=agent)
@@ -112,10 +112,10 @@ def _group_expressions(owner_id: int) -> dict[str, Any]:
     }
 
 
-def fingerprint(query: "QuerySet[Any]", *, keyed: bool) -> tuple[Any, ...]:
+def fingerprint(query: CompiledQuery, *, keyed: bool) -> tuple[Any, ...]:
     """Run a fingerprint_query: () when the agent is gone; with a key, the row ends with
     whether the key is still usable (exists, not revoked, not expired)."""
-    rows = list(query.all())
+    rows = query.rows()
     if not rows:
         return ()
     row = tuple(rows[0])
@@ -162,7 +162,7 @@ class HotPath:
         self.authenticate = authenticate
         self.keys: dict[tuple[str, str], _Key] = {}
         self.views: dict[int, View] = {}
-        self.queries: dict[tuple[int, int | None, int], QuerySet[Any]] = {}
+        self.queries: dict[tuple[int, int | None, int], CompiledQuery] = {}
 
     def clear(self) -> None:
         self.keys.clear()
@@ -199,12 +199,12 @@ class HotPath:
         stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=at - LAST_USED_RESOLUTION)
         AgentKey.objects.filter(stale, pk=held.key_id).update(last_used_at=at)
 
-    def _query(self, agent: Agent, held: _Key | None) -> "QuerySet[Any]":
+    def _query(self, agent: Agent, held: _Key | None) -> CompiledQuery:
         ident = (agent.pk, held.key_id if held is not None else None, agent.owner_id)
         if ident not in self.queries:
             if len(self.queries) >= MAX_QUERIES:
                 self.queries.clear()
-            self.queries[ident] = fingerprint_query(agent=agent, key_id=ident[1])
+            self.queries[ident] = CompiledQuery(fingerprint_query(agent=agent, key_id=ident[1]))
         return self.queries[ident]
 
     def admit(self, *, authorization: str, agent_id: int) -> View:
