@@ -65,13 +65,13 @@ class CountingProvider(MemoryProvider):
 
     def __init__(self) -> None:
         super().__init__(access_ttl=3600)
-        self.presented: Counter[str] = Counter()
+        self.refreshes_presented: Counter[str] = Counter()
         self.first_call = self.last_call = 0.0
 
     async def load_refresh_token(
         self, client: OAuthClientInformationFull, refresh_token: str
     ) -> RefreshToken | None:
-        self.presented[refresh_token] += 1  # the SDK loads the token once per request
+        self.refreshes_presented[refresh_token] += 1  # the SDK loads the token once per request
         now = time.monotonic()
         self.first_call, self.last_call = self.first_call or now, now
         return await super().load_refresh_token(client, refresh_token)
@@ -192,11 +192,11 @@ def measure(n: int, started: Any, provider: CountingProvider, tokens: list[str])
     rows = Grant.objects.filter(server__name__startswith=PREFIX)
     last = rows.aggregate(last=Max("updated_at"))["last"] or started
     failed = rows.filter(refresh_failures__gt=0).count() + rows.filter(needs_reauth=True).count()
-    presented = [provider.presented[t] for t in tokens]
+    presented = [provider.refreshes_presented[t] for t in tokens]
     return Result(
         grants=n, seconds=(last - started).total_seconds(), refreshed=refreshed_count(started),
         duplicates=sum(c - 1 for c in presented if c > 1), failures=failed,
-        token_calls=sum(provider.presented.values()),
+        token_calls=sum(provider.refreshes_presented.values()),
     )  # fmt: skip
 
 
