@@ -1,6 +1,8 @@
+from django.core.validators import RegexValidator
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
+from mcpcontrol.lib.ids import ID_PATTERN
 from servers.models import McpServer
 
 
@@ -25,7 +27,10 @@ class McpServerFilterSet(filters.FilterSet):
 
 
 class AdminMcpServerFilterSet(McpServerFilterSet):
-    user_id = filters.NumberFilter(field_name="owner_id", min_value=1, max_value=2**63 - 1)
+    # An id of this backend (decimal on SQL, an ObjectId on MongoDB); any other form is a 400.
+    user_id = filters.CharFilter(
+        field_name="owner_id", validators=[RegexValidator(rf"^{ID_PATTERN}$", "Not a valid id.")]
+    )
 
     class Meta(McpServerFilterSet.Meta):
         fields = ("query", "scope", "status", "user_id")

@@ -46,6 +46,7 @@ def test_a_steady_sweep_still_records_its_checks(make_server, sdk_http_url):
     assert CheckResult.objects.count() == 2
 
 
+@pytest.mark.sql_only("counts SQL statements (CaptureQueriesContext)")
 def test_a_chunk_inserts_its_history_in_one_statement(make_server, sdk_http_url):
     ids = [make_server(url=sdk_http_url).id for _ in range(3)]
     services.servers_check(server_ids=ids, concurrency=3)  # cold: tools written
