@@ -1,8 +1,7 @@
-from django.core.validators import RegexValidator
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
-from mcpcontrol.lib.ids import ID_PATTERN
+from mcpcontrol.api.filters import IdFilter
 from servers.models import McpServer
 
 
@@ -27,10 +26,7 @@ class McpServerFilterSet(filters.FilterSet):
 
 
 class AdminMcpServerFilterSet(McpServerFilterSet):
-    # An id of this backend (decimal on SQL, an ObjectId on MongoDB); any other form is a 400.
-    user_id = filters.CharFilter(
-        field_name="owner_id", validators=[RegexValidator(rf"^{ID_PATTERN}$", "Not a valid id.")]
-    )
+    user_id = IdFilter(field_name="owner_id")
 
     class Meta(McpServerFilterSet.Meta):
         fields = ("query", "scope", "status", "user_id")
