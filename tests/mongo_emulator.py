@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pymongo import monitoring
@@ -101,13 +101,12 @@ def _fast_fixture_teardown(listener: WrittenCollections) -> Any:
     from django.db import connections
     from django.test import TransactionTestCase
 
-    full_flush = TransactionTestCase._fixture_teardown
+    full_flush = cast(Any, TransactionTestCase)._fixture_teardown
 
     def teardown(self: Any) -> None:
         written, listener.written = listener.written, set()
         for alias in self._databases_names(include_mirrors=False):
-            connection = connections[alias]
-            database = connection.database
+            database = cast(Any, connections[alias]).database
             names = {name for db, name in written if db == database.name}
             if names & REBUILT_BY_MIGRATE or self.available_apps is not None:
                 full_flush(self)  # the test changed what migrate builds: rebuild it all
@@ -133,14 +132,15 @@ def pytest_configure(config: pytest.Config) -> None:
     monitoring.register(listener)
     from django.test import TransactionTestCase
 
-    TransactionTestCase._fixture_teardown = _fast_fixture_teardown(listener)  # type: ignore[method-assign]
-    setup = TransactionTestCase._fixture_setup.__func__  # a classmethod
+    test_case = cast(Any, TransactionTestCase)  # private hooks the stubs do not declare
+    test_case._fixture_teardown = _fast_fixture_teardown(listener)
+    setup = test_case._fixture_setup.__func__  # a classmethod
 
     def fixture_setup(cls: Any) -> None:
         listener.written.clear()  # what migrate wrote before the first test stays, as on SQL
         setup(cls)
 
-    TransactionTestCase._fixture_setup = classmethod(fixture_setup)  # type: ignore[method-assign,assignment]
+    test_case._fixture_setup = classmethod(fixture_setup)
 
 
 def pytest_report_header() -> str:
