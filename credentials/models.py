@@ -35,10 +35,16 @@ class GrantQuerySet(models.QuerySet["Grant"]):
 
     def due(self, *, now: datetime, margin: Any) -> "GrantQuerySet":
         """Expiring within `margin`, out of any backoff, and not claimed by a live worker."""
-        return self.refreshable().filter(
+        return self.refreshable().unclaimed_due(now=now, margin=margin)
+
+    def unclaimed_due(self, *, now: datetime, margin: Any) -> "GrantQuerySet":
+        """`due`'s conditions on the grant's own fields (no join): what a claim's conditional
+        update re-checks (MongoDB updates one collection only, docs/storage.md)."""
+        return self.filter(
             Q(refresh_not_before__isnull=True) | Q(refresh_not_before__lte=now),
             Q(refresh_claimed_until__isnull=True) | Q(refresh_claimed_until__lt=now),
             expires_at__lt=now + margin,
+            needs_reauth=False,
         )
 
 

@@ -1,6 +1,7 @@
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
+from mcpcontrol.api.filters import IdFilter
 from servers.models import McpServer
 
 
@@ -25,7 +26,7 @@ class McpServerFilterSet(filters.FilterSet):
 
 
 class AdminMcpServerFilterSet(McpServerFilterSet):
-    user_id = filters.NumberFilter(field_name="owner_id", min_value=1, max_value=2**63 - 1)
+    user_id = IdFilter(field_name="owner_id")
 
     class Meta(McpServerFilterSet.Meta):
         fields = ("query", "scope", "status", "user_id")

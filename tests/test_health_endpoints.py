@@ -79,6 +79,7 @@ def test_readyz_names_an_unreachable_database():
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:{closed_port()}/nothing",
     }
     env.pop("REDIS_URL", None)
+    env.pop("MONGO_URI", None)  # MONGO_URI would win over DATABASE_URL (suite run on MongoDB)
     code = (
         "import django, json; django.setup(); from django.test import Client; "
         "r = Client().get('/readyz'); print(json.dumps([r.status_code, r.json()]))"

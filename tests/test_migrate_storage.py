@@ -62,7 +62,7 @@ print(json.dumps({
 
 def run(tmp_path: Path, *args: str, db: Path | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DJANGO_", "MCPCONTROL_", "DATABASE_URL", "REDIS_URL"))}  # fmt: skip
+           if not k.startswith(("DJANGO_", "MCPCONTROL_", "DATABASE_URL", "REDIS_URL", "MONGO_"))}  # fmt: skip
     env.update({"DJANGO_SECRET_KEY": "s" * 50, "MCPCONTROL_ENCRYPTION_KEYS": GOOD_KEY,
                 "MCPCONTROL_RUN_DIR": str(tmp_path / "run"),
                 "DJANGO_SETTINGS_MODULE": "mcpcontrol.settings"})  # fmt: skip
@@ -170,3 +170,12 @@ def test_it_refuses_a_source_without_our_schema(tmp_path):
 
     assert result.returncode != 0
     assert "the source holds no mcpcontrol schema" in result.stderr
+
+
+def test_it_refuses_to_copy_between_sql_and_mongodb_saying_why(tmp_path):
+    for source, target in [(f"sqlite:///{tmp_path / 'src.sqlite3'}", "mongodb://127.0.0.1:9/x"),
+                           ("mongodb://127.0.0.1:9/x", f"sqlite:///{tmp_path / 'dst.sqlite3'}")]:  # fmt: skip
+        result = run(tmp_path, "manage.py", "migrate_storage", "--from", source, "--to", target)
+
+        assert result.returncode != 0
+        assert "between a SQL database and MongoDB is not supported" in result.stderr

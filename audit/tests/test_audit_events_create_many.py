@@ -19,7 +19,9 @@ def test_it_writes_every_event_with_one_insert() -> None:
     with CaptureQueriesContext(connection) as queries:
         audit_events_create_many(entries=entries)
 
-    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"]
+    # one statement: INSERT on SQL, db.audit_auditevent.insert_many(...) on MongoDB
+    assert len(queries.captured_queries) == 1
+    assert "insert" in queries.captured_queries[0]["sql"].split("(")[0].lower()
     rows = AuditEvent.objects.order_by("id")
     assert [(e.entity_id, e.changes) for e in rows] == [
         (str(server.pk), {"n": 1}),

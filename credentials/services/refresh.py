@@ -80,10 +80,13 @@ def _claim_ttl() -> timedelta:
 def _claim(grant_ids: list[int], *, now: datetime) -> tuple[str, list[Grant]]:
     """Claim the due grants among `grant_ids`; return our claim token and the grants won."""
     claim = uuid.uuid4().hex
-    # The conditional UPDATE is the claim: of two callers, exactly one moves each row.
-    Grant.objects.due(now=now, margin=REFRESH_MARGIN).filter(id__in=grant_ids).update(
-        refresh_claim=claim, refresh_claimed_until=now + _claim_ttl()
-    )
+    # `due` joins the server (its grant type): read first, since an update may touch one
+    # collection only on MongoDB. The conditional UPDATE on the grant's own fields is the
+    # claim: of two callers, exactly one moves each row.
+    due = Grant.objects.due(now=now, margin=REFRESH_MARGIN).filter(id__in=grant_ids)
+    Grant.objects.filter(id__in=list(due.values_list("id", flat=True))).unclaimed_due(
+        now=now, margin=REFRESH_MARGIN
+    ).update(refresh_claim=claim, refresh_claimed_until=now + _claim_ttl())
     won = Grant.objects.filter(refresh_claim=claim).select_related("server")
     return claim, list(won)
 

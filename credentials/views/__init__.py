@@ -62,8 +62,10 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
         logger.info("OAuth callback failed: %s", exc.code)
         return _error(request, code=exc.code, message=exc.message, status=400)
     if _wants_json(request):
+        # Ids are strings, as everywhere in the API (an ObjectId on MongoDB, docs/storage.md).
+        agent_id = None if flow.agent_id is None else str(flow.agent_id)
         return JsonResponse(
-            {"status": "connected", "server_id": flow.server_id, "agent_id": flow.agent_id}
+            {"status": "connected", "server_id": str(flow.server_id), "agent_id": agent_id}
         )
     if flow.return_url and url_has_allowed_host_and_scheme(
         flow.return_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()

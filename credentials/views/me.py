@@ -72,12 +72,12 @@ class ServerRow:
     variables: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _own_agent(request: HttpRequest, agent_id: int) -> Agent:
+def _own_agent(request: HttpRequest, agent_id: str) -> Agent:
     # owner=request.user, not for_user(): /me/ shows only one's own agents, superusers too.
     return get_object_or_404(Agent, pk=agent_id, owner_id=request.user.pk)
 
 
-def _usable_server(agent: Agent, server_id: int) -> McpServer:
+def _usable_server(agent: Agent, server_id: str) -> McpServer:
     return get_object_or_404(McpServer.objects.usable_by(agent.owner), pk=server_id)
 
 
@@ -188,7 +188,7 @@ def _agent_page(
 @never_cache
 @login_required
 @require_GET
-def me_agent(request: HttpRequest, agent_id: int) -> HttpResponse:
+def me_agent(request: HttpRequest, agent_id: str) -> HttpResponse:
     """An agent: its servers with credential state and buttons, its variables, its gateway
     keys, and (with ?client=, and ?mode=direct or gateway) its client config, built only
     when asked for since each direct build is audited."""
@@ -200,7 +200,7 @@ def me_agent(request: HttpRequest, agent_id: int) -> HttpResponse:
 @never_cache
 @login_required
 @require_GET
-def me_config_download(request: HttpRequest, agent_id: int) -> HttpResponse:
+def me_config_download(request: HttpRequest, agent_id: str) -> HttpResponse:
     """The client's file as an attachment named as the client expects it."""
     agent = _own_agent(request, agent_id)
     client = request.GET.get("client", "")
@@ -219,7 +219,7 @@ def _back(agent: Agent) -> HttpResponseRedirect:
 
 @login_required
 @require_POST
-def me_connect(request: HttpRequest, agent_id: int, server_id: int) -> HttpResponse:
+def me_connect(request: HttpRequest, agent_id: str, server_id: str) -> HttpResponse:
     """Start the OAuth flow for the agent's (or the shared) grant; the browser comes back
     to this agent's page through /oauth/callback."""
     agent = _own_agent(request, agent_id)
@@ -241,7 +241,7 @@ def me_connect(request: HttpRequest, agent_id: int, server_id: int) -> HttpRespo
 
 @login_required
 @require_POST
-def me_disconnect(request: HttpRequest, agent_id: int, server_id: int) -> HttpResponse:
+def me_disconnect(request: HttpRequest, agent_id: str, server_id: str) -> HttpResponse:
     """Revoke and forget the grant the Connect button made."""
     agent = _own_agent(request, agent_id)
     server = _usable_server(agent, server_id)
@@ -261,7 +261,7 @@ def me_disconnect(request: HttpRequest, agent_id: int, server_id: int) -> HttpRe
 
 @login_required
 @require_POST
-def me_variables(request: HttpRequest, agent_id: int, server_id: int) -> HttpResponse:
+def me_variables(request: HttpRequest, agent_id: str, server_id: str) -> HttpResponse:
     """Set the agent's values of the server's variables: a filled field sets, a ticked
     "clear" removes, an empty field keeps the stored value (it is never shown back)."""
     agent = _own_agent(request, agent_id)
@@ -283,7 +283,7 @@ def me_variables(request: HttpRequest, agent_id: int, server_id: int) -> HttpRes
 
 @login_required
 @require_POST
-def me_key(request: HttpRequest, agent_id: int, server_id: int) -> HttpResponse:
+def me_key(request: HttpRequest, agent_id: str, server_id: str) -> HttpResponse:
     """Store the agent's own API key or bearer token for a per_agent server ("forget" drops
     it). The value is write-only: it is never shown back, only whether one is stored."""
     agent = _own_agent(request, agent_id)
@@ -315,7 +315,7 @@ def me_key(request: HttpRequest, agent_id: int, server_id: int) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
-def me_agent_key_create(request: HttpRequest, agent_id: int) -> HttpResponse:
+def me_agent_key_create(request: HttpRequest, agent_id: str) -> HttpResponse:
     """Create a gateway key (gateway.services, audited as on the API) and answer the page
     itself rather than a redirect: the raw key exists only in this response, shown once,
     with the chosen client's gateway config carrying it."""
@@ -341,7 +341,7 @@ def me_agent_key_create(request: HttpRequest, agent_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def me_agent_key_revoke(request: HttpRequest, agent_id: int, key_id: int) -> HttpResponse:
+def me_agent_key_revoke(request: HttpRequest, agent_id: str, key_id: str) -> HttpResponse:
     """Revoke a gateway key: it stops at the gateway's next request (kept for the record)."""
     agent = _own_agent(request, agent_id)
     key = get_object_or_404(AgentKey, pk=key_id, agent=agent)

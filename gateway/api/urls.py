@@ -1,8 +1,9 @@
 from django.urls import path
 
 from gateway.api.views import AgentKeyViewSet, AgentPolicyViewSet, GroupPolicyViewSet
+from mcpcontrol.lib import ids  # noqa: F401  (registers the <id:...> converter)
 
-AGENT = "agents/<int:agent_id>"
+AGENT = "agents/<id:agent_id>"
 keys = AgentKeyViewSet.as_view({"get": "list", "post": "create"})
 key = AgentKeyViewSet.as_view({"get": "retrieve", "delete": "destroy"})
 policy = AgentPolicyViewSet.as_view(
@@ -15,8 +16,8 @@ group_policy = GroupPolicyViewSet.as_view(
 
 urlpatterns = [
     path(f"{AGENT}/keys", keys, name="agent-keys"),
-    path(f"{AGENT}/keys/<int:pk>", key, name="agent-key"),
+    path(f"{AGENT}/keys/<id:pk>", key, name="agent-key"),
     path(f"{AGENT}/gateway-policy", policy, name="agent-gateway-policy"),
     path("gateway/group-policies", group_policies, name="gateway-group-policies"),
-    path("gateway/group-policies/<int:pk>", group_policy, name="gateway-group-policy"),
+    path("gateway/group-policies/<id:pk>", group_policy, name="gateway-group-policy"),
 ]

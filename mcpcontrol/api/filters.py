@@ -4,8 +4,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
+from django.core.validators import RegexValidator
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
+
+from mcpcontrol.lib.ids import ID_PATTERN
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):
@@ -27,3 +30,12 @@ class UtcIsoDateTimeField(IsoDateTimeField):
 
 class UtcIsoDateTimeFilter(filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
+
+
+class IdFilter(filters.CharFilter):
+    """An id of this backend: a decimal number on SQL, an ObjectId on MongoDB
+    (mcpcontrol.lib.ids); any other form is a 400, never a query."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("validators", [RegexValidator(rf"^{ID_PATTERN}$", "Not a valid id.")])
+        super().__init__(*args, **kwargs)

@@ -10,6 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import register_converter
 
@@ -21,6 +22,21 @@ ID_PATTERN = r"[0-9a-f]{24}" if settings.MONGO_URI else r"\d{1,18}"
 def is_id(value: str) -> bool:
     """Whether value has the form of an id on this backend (not whether the row exists)."""
     return re.fullmatch(ID_PATTERN, value) is not None
+
+
+def id_for_field(field: Any, value: Any) -> Any:
+    """A numeric id (a fixture's, a SQL database's) in the form `field` stores: unchanged where
+    the field takes numbers (SQL), else the ObjectId whose 24 hex digits are the number
+    zero-padded (42 -> "00000000000000000000002a"). The same number always gives the same
+    ObjectId, so a row and every reference to it still agree after the mapping. `field` is a
+    primary key or a foreign key (whose to_python is its target's)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return value
+    try:
+        field.to_python(value)
+    except ValidationError:
+        return f"{value:024x}"
+    return value
 
 
 def _base() -> type[Any]:

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from mcpcontrol.lib import ids  # noqa: F401  (registers the <id:...> converter)
 from mcpcontrol.lib.fields import UNREADABLE_MESSAGE
 from servers import services
 from servers.admin.forms import OAUTH_INPUTS, McpServerForm
@@ -113,12 +114,12 @@ class McpServerAdmin(ServerPageMixin, HealthAdminMixin, _McpServerAdmin):
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [
-            path("<int:pk>/check/", view(self.check_view), name="servers_mcpserver_check"),
-            path("<int:pk>/toggle/", view(self.toggle_view), name="servers_mcpserver_toggle"),
+            path("<id:pk>/check/", view(self.check_view), name="servers_mcpserver_check"),
+            path("<id:pk>/toggle/", view(self.toggle_view), name="servers_mcpserver_toggle"),
             *super().get_urls(),
         ]
 
-    def _button_target(self, request: HttpRequest, pk: int) -> McpServer:
+    def _button_target(self, request: HttpRequest, pk: str) -> McpServer:
         # for_user first: a server the user may not see is 404, never 403.
         server = get_object_or_404(self.get_queryset(request), pk=pk)
         if request.method != "POST" or not self.has_change_permission(request, server):
@@ -131,7 +132,7 @@ class McpServerAdmin(ServerPageMixin, HealthAdminMixin, _McpServerAdmin):
             target = reverse("admin:servers_mcpserver_change", args=[server.pk])
         return HttpResponseRedirect(target)
 
-    def check_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+    def check_view(self, request: HttpRequest, pk: str) -> HttpResponseRedirect:
         """Check now, one server (the dashboard's and the server page's button)."""
         server = self._button_target(request, pk)
         checks = services.servers_check(server_ids=[server.pk], concurrency=1)
@@ -142,7 +143,7 @@ class McpServerAdmin(ServerPageMixin, HealthAdminMixin, _McpServerAdmin):
             self.message_user(request, f"{server.name} is being checked right now.")
         return self._button_back(request, server)
 
-    def toggle_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+    def toggle_view(self, request: HttpRequest, pk: str) -> HttpResponseRedirect:
         server = self._button_target(request, pk)
         enabled = not server.is_enabled
         services.server_set_enabled(actor=request.user, server=server, enabled=enabled)

@@ -103,30 +103,45 @@ def servers_seed(
         yield _seed_file(path, actor=actor, force=force, dry_run=dry_run)
 
 
+def _import_entries(
+    *, entries: dict[str, Any], actor: Any, force: bool, dry_run: bool, source: str
+) -> list[SeedOutcome]:
+    outcomes: list[SeedOutcome] = []
+    for name, entry in entries.items():
+        sid = transaction.savepoint()
+        try:
+            body = client_entry_document(name, entry)
+            outcomes.append(server_seed_one(
+                name=name, body=body, actor=actor, force=force, dry_run=dry_run, source=source,
+            ))  # fmt: skip
+            transaction.savepoint_commit(sid)
+        except DocumentError as exc:
+            transaction.savepoint_rollback(sid)
+            outcomes.append(SeedOutcome(source, name, "failed", str(exc)))
+    return outcomes
+
+
 def servers_import_client_config(
     *, entries: dict[str, Any], actor: Any, force: bool, dry_run: bool, source: str
 ) -> list[SeedOutcome]:
     """Import a `{"mcpServers": {...}}` client config: all entries or none.
 
-    Every entry is tried, so the report names each failure; if any failed (or dry_run),
-    nothing is kept.
+    Every entry is checked first (a dry run), so the report names each failure and nothing
+    is written when one fails, on every backend (MongoDB has no transaction to roll back,
+    docs/storage.md). The writes then run in one transaction where the backend has them.
     """
-    outcomes: list[SeedOutcome] = []
+    checked = _import_entries(
+        entries=entries, actor=actor, force=force, dry_run=True, source=source
+    )
+    if dry_run or any(o.result == "failed" for o in checked):
+        return checked
     with transaction.atomic():
-        for name, entry in entries.items():
-            sid = transaction.savepoint()
-            try:
-                body = client_entry_document(name, entry)
-                outcomes.append(server_seed_one(
-                    name=name, body=body, actor=actor, force=force, dry_run=dry_run, source=source,
-                ))  # fmt: skip
-                transaction.savepoint_commit(sid)
-            except DocumentError as exc:
-                transaction.savepoint_rollback(sid)
-                outcomes.append(SeedOutcome(source, name, "failed", str(exc)))
-        if dry_run or any(o.result == "failed" for o in outcomes):
+        written = _import_entries(
+            entries=entries, actor=actor, force=force, dry_run=False, source=source
+        )
+        if any(o.result == "failed" for o in written):
             transaction.set_rollback(True)
-    return outcomes
+    return written
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

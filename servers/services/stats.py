@@ -26,6 +26,14 @@ class JSONArrayLength(Func):
         )
         return super().as_sql(compiler, connection, template=template, **extra)
 
+    def as_mql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # MongoDB (django-mongodb-backend compiles expressions through as_mql): $size raises
+        # on a non-array, hence the $isArray guard.
+        from django_mongodb_backend.query_utils import process_lhs
+
+        array = process_lhs(self, compiler, connection, as_expr=True)
+        return {"$cond": {"if": {"$isArray": array}, "then": {"$size": array}, "else": 0}}
+
 
 # Seed 004's TransportConfig names: its "http" is streamable HTTP.
 SEED_TRANSPORTS: dict[str, str] = {

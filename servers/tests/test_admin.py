@@ -24,7 +24,7 @@ def _no_wait_for_checks_after_save(settings):
 
 @pytest.fixture
 def demo(admin_client):
-    call_command("loaddata", "fixtures/demo.json", verbosity=0)
+    call_command("load_demo", verbosity=0)
     AuditEvent.objects.create(action="create", entity_type="mcpserver", entity_id="1")
     return admin_client
 

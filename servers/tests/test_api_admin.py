@@ -88,7 +88,7 @@ def test_it_creates_a_group_server_only_members_see(admin_api, make_client):
         "server_name": "Team",
         "url": "https://t.example.com/mcp",
         "scope": "private_user",
-        "group_id": group.pk,
+        "group_id": str(group.pk),
     }
     server_id = admin_api.post("/api/v1/admin/servers", body, format="json").json()["id"]
     assert make_client(member).get(f"/api/v1/servers/{server_id}").status_code == 200

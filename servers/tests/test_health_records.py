@@ -99,6 +99,7 @@ def test_it_does_not_audit_an_unchanged_tool_list(make_server, sdk_http_url) -> 
     assert AuditEvent.objects.filter(action=AuditEvent.Action.TOOLS_CHANGED).count() == 1
 
 
+@pytest.mark.sql_only("counts SQL statements (connection.execute_wrapper)")
 def test_it_writes_only_the_claim_for_a_steady_healthy_server(make_server, sdk_http_url) -> None:
     server = make_server(transport_type=HTTP, url=sdk_http_url)
     services.server_check(server_id=server.id)
@@ -112,6 +113,7 @@ def test_it_writes_only_the_claim_for_a_steady_healthy_server(make_server, sdk_h
     assert [sql.split()[0].upper() for sql in counter.writes] == ["UPDATE", "INSERT", "UPDATE"]
 
 
+@pytest.mark.sql_only("counts SQL statements (connection.execute_wrapper)")
 def test_it_stores_a_chunks_changes_in_one_transaction(make_server, sdk_http_url) -> None:
     servers = [make_server(transport_type=HTTP, url=sdk_http_url) for _ in range(3)]
     counter = WriteCounter()

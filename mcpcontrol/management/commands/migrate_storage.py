@@ -1,7 +1,8 @@
 """Copy everything from one database to another: `migrate_storage --from <url> --to <url>`.
 
 URLs are DATABASE_URL's (sqlite:///path, postgres://...) or mongodb://...; both are registered
-as extra DATABASES aliases for the run. Steps:
+as extra DATABASES aliases for the run. Both must be of one family: SQL (SQLite, PostgreSQL) or
+MongoDB; SQL <-> MongoDB is refused with an error saying why (refuse_across_families). Steps:
 
 1. Parse both URLs; refuse a target holding data of ours unless --force (which empties it).
 2. Bring the target's schema up to date (`migrate`, in a child process whose database is the
@@ -55,6 +56,22 @@ def database_settings(url: str) -> dict[str, Any]:
         return dict(dj_database_url.parse(url))
     except ValueError as exc:
         raise CommandError(f"not a database URL ({exc})") from None
+
+
+def is_mongodb(url: str) -> bool:
+    return url.startswith(("mongodb://", "mongodb+srv://"))
+
+
+def refuse_across_families(source: str, target: str) -> None:
+    """SQL <-> MongoDB is refused: this process's models have one id layout (an integer `id`
+    column on SQL, an ObjectId `_id` on MongoDB, settings.py decides at start-up), so they
+    cannot read one family and write the other, and every reference would need new ids."""
+    if is_mongodb(source) != is_mongodb(target):
+        raise CommandError(
+            "copying between a SQL database and MongoDB is not supported: ids differ in kind "
+            "(integers on SQL, ObjectIds on MongoDB). Copy SQLite <-> PostgreSQL, or MongoDB "
+            "<-> MongoDB (docs/storage.md)."
+        )
 
 
 def register(alias: str, url: str) -> None:
@@ -174,6 +191,7 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=500)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        refuse_across_families(options["source"], options["target"])
         register(SOURCE, options["source"])
         register(TARGET, options["target"])
         self.target_url = options["target"]

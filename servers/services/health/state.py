@@ -59,7 +59,12 @@ class CheckResult:
     db_writes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready (it goes to the cache as JSON, docs/storage.md): a number id stays a
+        number, an ObjectId (MongoDB) becomes its string."""
+        values = asdict(self)
+        if not isinstance(values["server_id"], int):
+            values["server_id"] = str(values["server_id"])
+        return values
 
 
 # Enqueue once (see servers.services.health.sweep): how many batches of the current beat
