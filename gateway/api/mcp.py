@@ -50,7 +50,7 @@ from gateway.services.aggregate import (
     with_client,
 )
 from gateway.services.capture import arguments_captured
-from gateway.services.catalog import ServerRef, call_target, credential_refused, reconnect_hint
+from gateway.services.catalog import ServerRef, auth_refusal_reason, call_target
 from gateway.services.hotpath import FLUSH_SECONDS, HotPath, ToolCallBuffer, View
 from gateway.services.pages import page
 from gateway.services.ratelimit import rate_limit_refusal
@@ -257,13 +257,10 @@ class Gateway:
             return answer.outcome, answer.result
         reason = f"{route.server_name}: {answer.reason}"
         if answer.outcome == "auth_required":
-            flagged = await sync_to_async(credential_refused)(
-                agent=agent, server_id=route.server_id, reason=answer.reason,
-                presented_at=presented_at,
+            reason = await sync_to_async(auth_refusal_reason)(
+                agent=agent, server_id=route.server_id, server_name=route.server_name,
+                reason=answer.reason, presented_at=presented_at,
             )  # fmt: skip
-            marked = "; the credential is marked as needing re-authorization" if flagged else ""
-            hint = reconnect_hint(server_id=route.server_id, agent_id=agent.pk)
-            reason += f"{marked}; {hint}"
         return answer.outcome, _error(reason)
 
     async def _target(self, server_id: int) -> Any:

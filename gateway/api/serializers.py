@@ -55,14 +55,17 @@ class AgentKeyCreateSerializer(serializers.Serializer[Any]):
         return value
 
 
+def _patterns() -> "serializers.ListField":
+    """A policy's allow or deny list: glob patterns (gateway.services.policy checks them)."""
+    return serializers.ListField(
+        child=serializers.CharField(max_length=300), max_length=100, required=False
+    )
+
+
 class AgentPolicySerializer(serializers.ModelSerializer[AgentPolicy]):
     agent_id = serializers.SerializerMethodField()
-    allow = serializers.ListField(
-        child=serializers.CharField(max_length=300), max_length=100, required=False
-    )
-    deny = serializers.ListField(
-        child=serializers.CharField(max_length=300), max_length=100, required=False
-    )
+    allow = _patterns()
+    deny = _patterns()
 
     class Meta:
         model = AgentPolicy
@@ -79,12 +82,8 @@ class GroupPolicySerializer(serializers.ModelSerializer[GroupPolicy]):
     id = serializers.SerializerMethodField()
     group_id = serializers.CharField(help_text="The auth Group's id (at creation only).")
     group_name = serializers.CharField(source="group.name", read_only=True)
-    allow = serializers.ListField(
-        child=serializers.CharField(max_length=300), max_length=100, required=False
-    )
-    deny = serializers.ListField(
-        child=serializers.CharField(max_length=300), max_length=100, required=False
-    )
+    allow = _patterns()
+    deny = _patterns()
 
     class Meta:
         model = GroupPolicy

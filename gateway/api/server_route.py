@@ -29,7 +29,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from gateway.api.mcp import Gateway, Refused, _error, _json, _jwt_user
 from gateway.models import key_digest
 from gateway.services import KeyRejected, agent_key_authenticate
-from gateway.services.catalog import Catalog, console_url, credential_refused
+from gateway.services.catalog import Catalog, auth_refusal_reason
 from gateway.services.hotpath import View
 from gateway.services.server_route import server_catalog, user_call_target
 from gateway.services.sessions import SessionPool
@@ -155,16 +155,17 @@ class ServerRoute:
 
     @staticmethod
     async def _reason(found: Any, answer: Any, presented_at: Any) -> str:
-        reason = f"{found.server_name}: {answer.reason}"
-        if answer.outcome == "auth_required":
-            flagged = await sync_to_async(credential_refused)(
-                agent=None, server_id=found.server_id, reason=answer.reason,
+        if answer.outcome != "auth_required":
+            return f"{found.server_name}: {answer.reason}"
+        return str(
+            await sync_to_async(auth_refusal_reason)(
+                agent=None,
+                server_id=found.server_id,
+                server_name=found.server_name,
+                reason=answer.reason,
                 presented_at=presented_at,
-            )  # fmt: skip
-            if flagged:
-                reason += "; the credential is marked as needing re-authorization"
-            reason += f"; reconnect at {console_url(found.server_id)}"
-        return reason
+            )
+        )
 
     async def _manager(self) -> StreamableHTTPSessionManager | None:
         """The bare users' session manager, run in the gateway's task group: started at the

@@ -171,6 +171,21 @@ def credential_refused(
     )  # fmt: skip
 
 
+def auth_refusal_reason(
+    *, agent: Agent | None, server_id: int, server_name: str, reason: str,
+    presented_at: datetime,
+) -> str:  # fmt: skip
+    """The tool error for an upstream's 401/403: the credential is flagged (credential_refused)
+    and the caller told where to reconnect (the agent's owner: /me/ too)."""
+    text = f"{server_name}: {reason}"
+    if credential_refused(agent=agent, server_id=server_id, reason=reason,
+                          presented_at=presented_at):  # fmt: skip
+        text += "; the credential is marked as needing re-authorization"
+    if agent is None:
+        return f"{text}; reconnect at {console_url(server_id)}"
+    return f"{text}; {reconnect_hint(server_id=server_id, agent_id=agent.pk)}"
+
+
 def tool_call_record(
     *, agent_id: int, server_id: int | None, tool: str, started: float, outcome: str,
     argument_bytes: int,
