@@ -34,7 +34,7 @@ MONGO_TESTS ?= tests/test_storage_schema.py servers/tests/test_api_servers.py \
   servers/tests/test_api_agents.py servers/tests/test_sweep.py \
   tokens/tests/test_token_codec.py credentials/tests/test_oauth_flow.py \
   credentials/tests/test_oauth_token_refresh.py servers/tests/test_seed_servers.py \
-  tests/test_beat_schedule.py audit/tests servers/tests/test_api_admin.py
+  tests/test_beat_schedule.py audit/tests servers/tests/test_api_admin.py gateway/tests
 
 .PHONY: help run test test-security test-cluster test-mongo lint format check-python bench bench-deps clean system-deps venv
 

@@ -58,12 +58,13 @@ from gateway.services.sessions import SessionPool
 from gateway.services.upstream import pooled_call
 from mcpcontrol.api.permissions import READ_SERVERS
 from mcpcontrol.lib.http import SharedPool
+from mcpcontrol.lib.ids import ID_PATTERN
 from servers.models import Agent
 
 logger = logging.getLogger(__name__)
 
 # The endpoint, and the legacy SSE pair under it (gateway.api.streams).
-PATH = re.compile(r"/mcp/agents/(\d{1,18})(?:/(sse|messages))?/?")
+PATH = re.compile(rf"/mcp/agents/({ID_PATTERN})(?:/(sse|messages))?/?")
 POOL_CONNECTIONS = 100
 _view: contextvars.ContextVar[View] = contextvars.ContextVar("gateway_view")
 
@@ -277,7 +278,8 @@ class Gateway:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             view = await sync_to_async(self.hot.admit)(
-                authorization=headers.get("authorization", ""), agent_id=int(match[1])
+                authorization=headers.get("authorization", ""),
+                agent_id=Agent._meta.pk.to_python(match[1]),  # int, or ObjectId
             )
         except Refused as exc:
             extra = (

@@ -77,7 +77,7 @@ def agent_catalog(*, agent: Agent) -> Catalog:
     naming = "alias_name" if policy.naming == AgentPolicy.Naming.ALIAS else "mcp_name"
     names = tool_names(servers)
     collided = {c["name"] for c in names["collisions"]}
-    by_server = {s.pk: (s, _by_name(s)) for s in servers}
+    by_server = {str(s.pk): (s, _by_name(s)) for s in servers}  # ids are strings in entries
     catalog = Catalog(filters=filters, servers=server_refs(servers, naming=naming),
                       rate_limit=agent_rate_limit(policy))  # fmt: skip
     for entry in names["tools"]:
@@ -89,7 +89,7 @@ def agent_catalog(*, agent: Agent) -> Catalog:
         if refused is not None:
             catalog.hidden[name] = refused  # says "policy": tools/call records it as denied
             continue
-        server, tools = by_server[int(entry["server_id"])]
+        server, tools = by_server[str(entry["server_id"])]
         upstream = tools.get(entry["tool"], {"name": entry["tool"]})
         schema = upstream.get("inputSchema") or {"type": "object"}
         catalog.tools.append({"name": name, "description": upstream.get("description") or "",

@@ -103,10 +103,11 @@ def _group_expressions(owner_id: int) -> dict[str, Any]:
     memberships = get_user_model().groups.through.objects.filter(user_id=owner_id)
     policies = GroupPolicy.objects.of_user(owner_id)
     count = IntegerField()
+    group_id = memberships.model._meta.get_field("group").target_field  # int, or ObjectId
     return {
         "m_n": scalar_aggregate(memberships, "COUNT", "pk", count),
-        "m_lo": scalar_aggregate(memberships, "MIN", "group_id", count),
-        "m_hi": scalar_aggregate(memberships, "MAX", "group_id", count),
+        "m_lo": scalar_aggregate(memberships, "MIN", "group_id", group_id),
+        "m_hi": scalar_aggregate(memberships, "MAX", "group_id", group_id),
         "gp_n": scalar_aggregate(policies, "COUNT", "pk", count),
         "gp_at": scalar_aggregate(policies, "MAX", "updated_at", DateTimeField()),
     }

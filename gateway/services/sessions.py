@@ -63,7 +63,7 @@ class _Held:
 
 def session_key(server_id: int, target: Target) -> str:
     material = json.dumps([
-        server_id, target.transport, target.url, sorted(target.headers.items()),
+        str(server_id), target.transport, target.url, sorted(target.headers.items()),
         target.command, target.args, sorted(target.env.items()), target.cwd,
     ])  # fmt: skip
     return hashlib.sha256(material.encode()).hexdigest()

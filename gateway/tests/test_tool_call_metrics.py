@@ -48,7 +48,7 @@ def test_calls_counted_in_another_process_are_scraped_here(client, settings):
     )
     before = scrape(client).get(key, 0)
     code = ("from mcpcontrol.lib.metrics import record_gateway_call\n"
-            f"for _ in range(3): record_gateway_call(server_id={server.pk}, outcome='timeout', "
+            f"for _ in range(3): record_gateway_call(server_id='{server.pk}', outcome='timeout', "
             "seconds=1.5)")  # fmt: skip
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(settings.PROMETHEUS_MULTIPROC_DIR)}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60, cwd=ROOT)

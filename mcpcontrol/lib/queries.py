@@ -4,15 +4,23 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import F, Func, QuerySet, Subquery
+from django.db.models import Count, F, Func, IntegerField, Max, Min, QuerySet, Subquery, Value
+
+SQL_VENDORS = frozenset({"sqlite", "postgresql", "mysql", "oracle"})
+AGGREGATES = {"COUNT": Count, "MAX": Max, "MIN": Min}
 
 
 def scalar_aggregate(qs: "QuerySet[Any]", function: str, column: str, output: Any) -> Subquery:
-    """SELECT <function>(<column>) FROM qs, as a scalar subquery (no GROUP BY)."""
-    return Subquery(qs.order_by().values(v=Func(F(column), function=function, output_field=output)))
+    """SELECT <function>(<column>) FROM qs, as a scalar subquery (no GROUP BY).
 
-
-SQL_VENDORS = frozenset({"sqlite", "postgresql", "mysql", "oracle"})
+    On MongoDB (no SQL function to name) the same value comes from Django's aggregate over
+    one constant group, which the backend turns into a $group stage."""
+    if connections[qs.db].vendor in SQL_VENDORS:
+        raw = Func(F(column), function=function, output_field=output)
+        return Subquery(qs.order_by().values(v=raw))
+    one = qs.order_by().annotate(_one=Value(1, output_field=IntegerField())).values("_one")
+    aggregate = AGGREGATES[function](column, output_field=output)
+    return Subquery(one.annotate(v=aggregate).values("v"))
 
 
 class CompiledQuery:
