@@ -72,7 +72,9 @@ def _user_id(request: HttpRequest) -> int | str | None:
     if user is None or (isinstance(user, LazyObject) and user._wrapped is empty):
         return None
     pk = getattr(user, "pk", None)
-    return pk if isinstance(pk, int | str) else None
+    if pk is None or isinstance(pk, int | str):
+        return pk
+    return str(pk)  # MongoDB's ObjectId: a string in logs, as in the API
 
 
 def add_user_id(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:

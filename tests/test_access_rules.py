@@ -17,6 +17,7 @@ from tests.factories import (
     StaffFactory,
     UserFactory,
 )
+from tests.gaps import PERMISSION_JOIN
 
 pytestmark = pytest.mark.django_db
 
@@ -86,6 +87,7 @@ def test_the_console_refuses_staff_without_permissions_too(private):
     assert client.get(f"/admin/servers/mcpserver/{private.pk}/change/").status_code == 403
 
 
+@PERMISSION_JOIN
 def test_an_operator_group_governs_the_api_as_it_does_the_console():
     operator = _with(StaffFactory(), "view_mcpserver", "change_mcpserver")
     server = McpServerFactory(scope="shared_app")
@@ -98,6 +100,7 @@ def test_an_operator_group_governs_the_api_as_it_does_the_console():
     assert api.delete(f"/api/v1/servers/{server.pk}").status_code == 403  # no delete perm
 
 
+@PERMISSION_JOIN
 def test_only_the_configure_stdio_permission_sets_a_command():
     stdio = McpServerFactory(transport_type="stdio", url="", command="/bin/true")
     operator = _with(UserFactory(), "change_mcpserver")

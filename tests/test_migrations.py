@@ -77,6 +77,10 @@ def _grants(apps):
     return {(g.server_id, g.agent_id): g for g in Grant.objects.all()}
 
 
+@pytest.mark.sql_only(
+    "moves rows written by the schema before issue 8; a MongoDB database only ever starts at "
+    "the current schema (its rows use integer ids in JSON metadata that ObjectIds cannot fill)"
+)
 @pytest.mark.django_db(transaction=True)
 def test_the_grant_move_carries_secrets_forward_and_back():
     """Forward: one Grant per stored credential, secrets readable with the same keys, the

@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from servers.models import Agent, McpServer
+from tests.gaps import PERMISSION_JOIN
 
 
 def _api(user: User) -> APIClient:
@@ -27,6 +28,7 @@ def _private_server(owner: User, url: str) -> McpServer:
 
 
 @pytest.mark.django_db
+@PERMISSION_JOIN
 def test_it_discovers_the_authorization_server_from_the_401(oauth_server, operator, peers):
     response = _api(operator).post(f"/api/v1/servers/{oauth_server.pk}/oauth/discover")
 
@@ -40,6 +42,7 @@ def test_it_discovers_the_authorization_server_from_the_401(oauth_server, operat
 
 
 @pytest.mark.django_db
+@PERMISSION_JOIN
 def test_it_refuses_discovery_for_a_server_without_oauth(oauth_server, operator):
     McpServer.objects.filter(pk=oauth_server.pk).update(auth_type=McpServer.AuthType.BEARER)
 
@@ -61,6 +64,7 @@ def test_it_hides_another_users_server_on_discover(operator, peers):
 
 
 @pytest.mark.django_db
+@PERMISSION_JOIN
 def test_it_reports_an_unreachable_authorization_server_as_bad_gateway(operator, db):
     server = McpServer.objects.create(
         name="Gone", alias="gone", url="http://127.0.0.1:9/mcp", auth_type=McpServer.AuthType.OAUTH
@@ -73,6 +77,7 @@ def test_it_reports_an_unreachable_authorization_server_as_bad_gateway(operator,
 
 
 @pytest.mark.django_db
+@PERMISSION_JOIN
 def test_it_starts_a_shared_flow_and_returns_the_authorization_url(oauth_server, operator, peers):
     response = _api(operator).post(f"/api/v1/servers/{oauth_server.pk}/oauth/start")
 
@@ -83,6 +88,7 @@ def test_it_starts_a_shared_flow_and_returns_the_authorization_url(oauth_server,
 
 
 @pytest.mark.django_db
+@PERMISSION_JOIN
 def test_it_requires_an_agent_for_a_per_agent_server(oauth_server, operator):
     McpServer.objects.filter(pk=oauth_server.pk).update(
         credential_mode=McpServer.CredentialMode.PER_AGENT
@@ -95,6 +101,7 @@ def test_it_requires_an_agent_for_a_per_agent_server(oauth_server, operator):
 
 
 @pytest.mark.django_db
+@PERMISSION_JOIN
 def test_it_rejects_another_users_agent(oauth_server, operator):
     McpServer.objects.filter(pk=oauth_server.pk).update(
         credential_mode=McpServer.CredentialMode.PER_AGENT

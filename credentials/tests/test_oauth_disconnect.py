@@ -8,6 +8,7 @@ from audit.models import AuditEvent
 from credentials.models import Grant
 from credentials.tests.conftest import connect, shared_grant
 from servers.models import Agent, AgentConnection, McpServer
+from tests.gaps import PERMISSION_JOIN
 
 
 def _disconnect(user: User, server: McpServer, body: dict[str, int] | None = None):
@@ -17,6 +18,7 @@ def _disconnect(user: User, server: McpServer, body: dict[str, int] | None = Non
 
 
 @pytest.mark.django_db
+@PERMISSION_JOIN
 def test_it_revokes_and_clears_the_shared_grant(oauth_server, operator, peers):
     connect(server=oauth_server, user=operator)
     grant = shared_grant(oauth_server)
@@ -32,6 +34,7 @@ def test_it_revokes_and_clears_the_shared_grant(oauth_server, operator, peers):
 
 
 @pytest.mark.django_db
+@PERMISSION_JOIN
 def test_it_audits_the_disconnect_as_the_caller(oauth_server, operator):
     connect(server=oauth_server, user=operator)
 
@@ -45,6 +48,7 @@ def test_it_audits_the_disconnect_as_the_caller(oauth_server, operator):
 
 
 @pytest.mark.django_db
+@PERMISSION_JOIN
 def test_it_drops_one_agents_grant_for_its_owner(oauth_server, peers):
     McpServer.objects.filter(pk=oauth_server.pk).update(
         credential_mode=McpServer.CredentialMode.PER_AGENT
@@ -90,6 +94,7 @@ def test_it_forbids_dropping_the_shared_grant_without_change_permission(oauth_se
 
 
 @pytest.mark.django_db
+@PERMISSION_JOIN
 def test_it_says_when_there_is_nothing_to_disconnect(oauth_server, operator, peers):
     response = _disconnect(operator, oauth_server)
 
@@ -103,6 +108,7 @@ def test_it_says_when_there_is_nothing_to_disconnect(oauth_server, operator, pee
 
 
 @pytest.mark.django_db
+@PERMISSION_JOIN
 def test_it_refuses_an_agent_for_a_shared_server(oauth_server, operator):
     agent = Agent.objects.create(name="mine", owner=operator)
 

@@ -16,6 +16,7 @@ from gateway.services.group_policy import group_policy_create, group_policy_upda
 from gateway.services.hotpath import HotPath
 from tests.api_fixtures import client_for
 from tests.factories import AdminFactory, AgentFactory, GroupFactory, McpServerFactory
+from tests.gaps import PERMISSION_JOIN
 
 pytestmark = pytest.mark.django_db
 
@@ -173,11 +174,7 @@ def test_staff_status_alone_grants_nothing():
     assert GroupPolicy.objects.count() == 1
 
 
-@pytest.mark.emulator_gap(
-    "SecantusDB 0.7.0b3 answers values_list('content_type__app_label', 'codename') (a $lookup"
-    " join, which auth's has_perm uses) with the content type's id instead of its app_label,"
-    " so a non-superuser's model permissions never match"
-)
+@PERMISSION_JOIN
 def test_the_model_permissions_decide_each_action():
     policy = group_policy_create(actor=None, group=GroupFactory(), deny=["*"])
     reader = client_for(with_perms("view_grouppolicy"))
