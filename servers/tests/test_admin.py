@@ -9,6 +9,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from servers import services
 from servers.models import Agent, AgentConnection, McpServer
+from tests.gaps import PERMISSION_JOIN
 from tokens.models import Token
 
 pytestmark = pytest.mark.django_db
@@ -249,6 +250,7 @@ def _console_user(*codenames: str) -> User:
     return user
 
 
+@PERMISSION_JOIN
 def test_a_viewer_reads_a_server_page_without_its_inputs(client, map_server):
     client.force_login(_console_user("view_mcpserver"))
 

@@ -122,7 +122,9 @@ def _store_through_the_api(s: Secrets, owner: Any, admin: Any, tmp_path: Path) -
                   "token_url": "https://auth.example.com/token", "client_id": "leaky",
                   "client_secret": s.new("OAuth client secret")}})  # fmt: skip
     answers.append(json.dumps(oauth))
-    agent = _created(me, "/api/v1/agents", {"name": "leaky-agent"})
+    # Direct mode: the one config that hands out secrets by design (gateway, the default for
+    # new agents, hands out none); the scan checks they appear there and nowhere else.
+    agent = _created(me, "/api/v1/agents", {"name": "leaky-agent", "config_mode": "direct"})
     answers.append(json.dumps(_created(me, f"/api/v1/servers/{oauth['id']}/variables",
                                        {"TOKEN": s.new("user variable")}, "put")))  # fmt: skip
     answers.append(json.dumps(_created(
