@@ -353,9 +353,8 @@ class Gateway:
         target = await self._target(ref.server_id)
         if isinstance(target, str):
             raise Unreachable(target)
-        assert self.pool is not None and self.sessions is not None, "serves inside its lifespan"
-        return await with_client(target, work, server_id=ref.server_id, sessions=self.sessions,
-                                 pool=self.pool)  # fmt: skip
+        assert self.sessions is not None, "serves inside its lifespan"
+        return await with_client(target, work, server_id=ref.server_id, sessions=self.sessions)
 
     async def _listing(self, kind: Kind) -> Listing:
         view = _view.get()

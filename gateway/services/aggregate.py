@@ -32,7 +32,6 @@ from mcp_types import INVALID_PARAMS
 from gateway.services.catalog import ServerRef
 from gateway.services.policy import ToolFilter, tool_refused_by
 from gateway.services.sessions import SessionPool, _Held
-from mcpcontrol.lib.http import SharedPool
 from servers.mcp_client import Target
 from servers.mcp_client.errors import Observed, classify
 
@@ -65,7 +64,7 @@ def split_uri(uri: str) -> tuple[str, str] | None:
 
 
 async def with_client[T](
-    target: Target, work: Work[T], *, server_id: int, sessions: SessionPool, pool: SharedPool
+    target: Target, work: Work[T], *, server_id: int, sessions: SessionPool
 ) -> T:
     """Run `work` with a client of the upstream under its timeout; Unreachable on failure.
 
